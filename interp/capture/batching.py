@@ -1,0 +1,121 @@
+"""Tokenize items into padded batches and mark which positions to read.
+
+Prompt and response are encoded together (so the tokens are exactly what the model sees); the
+prompt/response boundary is the longest prefix the joint encoding shares with the prompt alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from interp.capture.items import Item
+from interp.errors import InterpError
+
+Positions = Literal["last", "all", "response", "mask"]
+POSITIONS = ("last", "all", "response", "mask")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One item's tokens and where its prompt ends."""
+
+    ids: list[int]
+    prompt_len: int
+
+
+@dataclass
+class Batch:
+    input_ids: Int[Tensor, "batch pos"]
+    attention_mask: Int[Tensor, "batch pos"]
+    select: Bool[Tensor, "batch pos"]  # positions to read
+    token_index: Int[Tensor, "batch pos"]  # index of each position within its item's own tokens
+    prompt_index: Int[Tensor, " batch"]  # index of each row in the whole item list
+
+
+def encode_item(tokenizer, item: Item) -> Encoded:
+    prompt_ids = list(tokenizer(item.prompt).input_ids)
+    if item.response is None:
+        ids = prompt_ids
+        prompt_len = len(ids)
+    else:
+        ids = list(tokenizer(item.prompt + item.response).input_ids)
+        prompt_len = _shared_prefix(prompt_ids, ids)
+    if not ids:
+        raise InterpError(
+            f"prompt {item.prompt!r} encodes to no tokens",
+            fix="use a non-empty prompt, or a tokenizer that adds a BOS token",
+        )
+    return Encoded(ids, prompt_len)
+
+
+def select_positions(item: Item, encoded: Encoded, positions: Positions) -> list[int]:
+    """Indices into the item's tokens that `positions` asks for."""
+    n = len(encoded.ids)
+    if positions == "last":
+        if encoded.prompt_len == 0:
+            raise InterpError(
+                f"prompt {item.prompt!r} has no tokens of its own", fix="use a non-empty prompt"
+            )
+        return [encoded.prompt_len - 1]
+    if positions == "all":
+        return list(range(n))
+    if positions == "response":
+        if item.response is None:
+            raise InterpError(
+                f"positions 'response' needs a response for every item; {item.prompt[:40]!r} has none",
+                fix='give records {"prompt": ..., "response": ...} or use --positions last/all',
+            )
+        return list(range(encoded.prompt_len, n))
+    if positions == "mask":
+        if item.positions is None:
+            raise InterpError(
+                "positions 'mask' needs a 'positions' list in every record",
+                fix='give records {"prompt": ..., "positions": [0, -1]}',
+            )
+        bad = [p for p in item.positions if not -n <= p < n]
+        if bad:
+            raise InterpError(
+                f"token positions {bad} are out of range for an item of {n} tokens",
+                fix="fix 'positions'",
+            )
+        return sorted({p % n for p in item.positions})
+    raise InterpError(f"unknown positions {positions!r}", fix=f"use one of {', '.join(POSITIONS)}")
+
+
+def make_batch(
+    encoded: Sequence[Encoded],
+    selected: Sequence[Sequence[int]],
+    prompt_index: Sequence[int],
+    pad_id: int,
+    padding_side: Literal["left", "right"] = "left",
+) -> Batch:
+    """Pad a list of encoded items into one batch (left padding keeps position -1 real)."""
+    width = max(len(e.ids) for e in encoded)
+    rows = len(encoded)
+    input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((rows, width), dtype=torch.long)
+    select = torch.zeros((rows, width), dtype=torch.bool)
+    token_index = torch.full((rows, width), -1, dtype=torch.long)
+    for row, (enc, sel) in enumerate(zip(encoded, selected, strict=True)):
+        n = len(enc.ids)
+        start = width - n if padding_side == "left" else 0
+        input_ids[row, start : start + n] = torch.tensor(enc.ids)
+        attention_mask[row, start : start + n] = 1
+        token_index[row, start : start + n] = torch.arange(n)
+        select[row, [start + p for p in sel]] = True
+    return Batch(input_ids, attention_mask, select, token_index, torch.tensor(list(prompt_index)))
+
+
+def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,124 @@
+"""Prompts to capture on: a plain-text file (one prompt a line) or JSON lines with more fields.
+
+A JSON-lines record is `{"prompt": str, "response": str?, "label": int | str?, "positions": [int]?}`;
+`positions` are token indices into the item's own tokens (negative counts from the end).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from interp.errors import InterpError
+
+
+@dataclass(frozen=True)
+class Item:
+    prompt: str
+    response: str | None = None
+    label: int | str | None = None
+    positions: tuple[int, ...] | None = None
+
+    def to_json(self) -> dict:
+        record: dict = {"prompt": self.prompt}
+        for key in ("response", "label", "positions"):
+            value = getattr(self, key)
+            if value is not None:
+                record[key] = list(value) if key == "positions" else value
+        return record
+
+
+def as_items(prompts: Iterable[str | Item | dict]) -> list[Item]:
+    """Accept strings, `Item`s or dicts, as a notebook user would pass them."""
+    items = []
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, Item):
+            items.append(prompt)
+        elif isinstance(prompt, str):
+            items.append(Item(prompt))
+        elif isinstance(prompt, dict):
+            items.append(_item_from_record(prompt, f"item {i}"))
+        else:
+            raise InterpError(
+                f"item {i} is a {type(prompt).__name__}", fix="pass strings, dicts or interp.Item"
+            )
+    return items
+
+
+def read_items(path: str | Path) -> list[Item]:
+    """Read prompts from a .txt file (one per line) or a .jsonl / .json file of records."""
+    path = Path(path)
+    if not path.is_file():
+        raise InterpError(
+            f"prompt file {path} does not exist", fix="check the path given to --prompts"
+        )
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        items = [
+            _item_from_record(_parse_json(line, f"{path}:{n}"), f"{path}:{n}")
+            for n, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+    elif path.suffix == ".json":
+        records = _parse_json(text, str(path))
+        if not isinstance(records, list):
+            raise InterpError(
+                f"{path} holds a JSON {type(records).__name__}", fix="write a JSON list of records"
+            )
+        items = [_item_from_record(r, f"{path}[{i}]") for i, r in enumerate(records)]
+    else:
+        items = [Item(line) for line in text.splitlines() if line.strip()]
+    if not items:
+        raise InterpError(
+            f"prompt file {path} holds no prompts", fix="write one prompt per line (or JSON lines)"
+        )
+    return items
+
+
+def label_names(items: Sequence[Item]) -> list[str]:
+    """The distinct labels in order of first appearance (as strings); empty if no item has one."""
+    names = dict.fromkeys(str(item.label) for item in items if item.label is not None)
+    missing = [i for i, item in enumerate(items) if item.label is None]
+    if names and missing:
+        raise InterpError(
+            f"{len(missing)} items have no label (first: item {missing[0]})",
+            fix="label every item or none",
+        )
+    return list(names)
+
+
+def _parse_json(text: str, where: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InterpError(
+            f"{where} is not valid JSON ({err.msg} at column {err.colno})", fix="fix that line"
+        ) from err
+
+
+def _item_from_record(record: object, where: str) -> Item:
+    if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+        raise InterpError(
+            f"{where} has no string field 'prompt'", fix='write records like {"prompt": "..."}'
+        )
+    unknown = set(record) - {"prompt", "response", "label", "positions"}
+    if unknown:
+        raise InterpError(
+            f"{where} has unknown fields {sorted(unknown)}",
+            fix="use prompt, response, label, positions",
+        )
+    positions = record.get("positions")
+    if positions is not None and not (
+        isinstance(positions, list) and all(isinstance(p, int) for p in positions)
+    ):
+        raise InterpError(
+            f"{where}: 'positions' must be a list of token indices", fix="e.g. [0, -1]"
+        )
+    response = record.get("response")
+    if response is not None and not isinstance(response, str):
+        raise InterpError(f"{where}: 'response' must be a string", fix="quote the response text")
+    return Item(
+        record["prompt"], response, record.get("label"), tuple(positions) if positions else None
+    )

@@ -1,0 +1,214 @@
+"""`capture`: run items through a model in padded batches and reduce activations at hook points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.capture.batching import Positions, encode_item, make_batch, select_positions
+from interp.capture.items import Item, as_items, label_names
+from interp.capture.reducers import (
+    Keep,
+    LabelMeans,
+    LabelStats,
+    Mean,
+    Moments,
+    MomentStats,
+    Reducer,
+)
+from interp.errors import InterpError
+from interp.hooks.context import hooked
+from interp.hooks.names import expand_hooks
+from interp.models.model import Model
+
+Reduction = Literal["keep", "mean", "label_mean", "moments"]
+REDUCTIONS = ("keep", "mean", "label_mean", "moments")
+
+
+@dataclass
+class Captured:
+    """What a capture produced; only the fields of the reductions asked for are filled."""
+
+    hooks: list[str]
+    positions: str
+    labels: list[str] = field(default_factory=list)
+    activations: dict[str, Tensor] = field(default_factory=dict)  # keep: hook -> (rows, d_model)
+    prompt_index: Tensor | None = None  # keep: item index of each row
+    position: Tensor | None = None  # keep: token index of each row within its item
+    means: dict[str, Tensor] = field(default_factory=dict)
+    label_means: dict[str, LabelStats] = field(default_factory=dict)
+    moments: dict[str, MomentStats] = field(default_factory=dict)
+    store: Path | None = None
+
+
+def capture(
+    model: Model,
+    prompts: Iterable[str | Item | dict],
+    hooks: str | Sequence[str] = "resid_post",
+    *,
+    positions: Positions = "last",
+    reduce: Reduction | Sequence[Reduction] = "keep",
+    batch_size: int = 8,
+    padding_side: Literal["left", "right"] = "left",
+    out: str | Path | None = None,
+    store_dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> Captured:
+    """Read activations at `hooks` and `positions` for every prompt.
+
+    >>> got = capture(model, ["Once upon a time", "The cat"], hooks="blocks.-1.hook_resid_post")  # doctest: +SKIP
+    >>> got.activations["blocks.4.hook_resid_post"].shape
+    torch.Size([2, 64])
+
+    With `out`, kept rows go to an on-disk store (resumable: rerunning skips finished items).
+    """
+    items = as_items(prompts)
+    if not items:
+        raise InterpError("no prompts to capture", fix="pass at least one prompt")
+    if batch_size < 1:
+        raise InterpError(
+            f"batch size {batch_size} is not positive", fix="use --batch-size 1 or more"
+        )
+    points = expand_hooks(list(hooks) if not isinstance(hooks, str) else hooks, model.n_layers)
+    names = [p.name for p in points]
+    reductions = [reduce] if isinstance(reduce, str) else list(reduce)
+    for r in reductions:
+        if r not in REDUCTIONS:
+            raise InterpError(f"unknown reduction {r!r}", fix=f"use one of {', '.join(REDUCTIONS)}")
+    labels = label_names(items)
+    if "label_mean" in reductions and not labels:
+        raise InterpError(
+            "reduction 'label_mean' needs a label on every item",
+            fix='give records {"prompt": ..., "label": ...}',
+        )
+    label_ids = torch.tensor([labels.index(str(i.label)) if labels else 0 for i in items])
+
+    # Encode everything first, so bad input fails before any model time is spent.
+    encoded = [encode_item(model.tokenizer, item) for item in items]
+    selected = [select_positions(item, enc, positions) for item, enc in zip(items, encoded)]
+
+    writer = None
+    todo = list(range(len(items)))
+    if out is not None and "keep" in reductions:
+        writer = _open_store(model, out, names, positions, items, store_dtype)
+        todo = [i for i in todo if i not in writer.completed]
+
+    reducers: dict[str, Reducer] = {}
+    for r in reductions:
+        if r == "keep":
+            reducers[r] = Keep(writer, store_dtype)
+        elif r == "mean":
+            reducers[r] = Mean()
+        elif r == "label_mean":
+            reducers[r] = LabelMeans(len(labels))
+        else:
+            reducers[r] = Moments()
+
+    def reader(name: str):
+        def read(h: Tensor) -> None:
+            for reducer in reducers.values():
+                reducer.update(name, h)
+
+        return read
+
+    pad_id = model.tokenizer.pad_token_id
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    try:
+        with hooked(model, [(name, reader(name)) for name in names]):
+            for rows in tqdm(
+                batches, desc="capture", unit="batch", disable=not progress or len(batches) < 2
+            ):
+                batch = make_batch(
+                    [encoded[i] for i in rows],
+                    [selected[i] for i in rows],
+                    rows,
+                    pad_id,
+                    padding_side,
+                )
+                for reducer in reducers.values():
+                    reducer.begin_batch(batch, label_ids[rows])
+                model.forward(batch.input_ids, batch.attention_mask)
+                for reducer in reducers.values():
+                    reducer.end_batch()
+    finally:
+        if writer is not None:
+            writer.close()
+
+    result = Captured(hooks=names, positions=positions, labels=labels)
+    if "keep" in reducers and writer is None:
+        keep = reducers["keep"]
+        assert isinstance(keep, Keep)
+        result.activations = keep.result()
+        result.prompt_index = (
+            torch.cat(keep.prompt_index) if keep.prompt_index else torch.zeros(0, dtype=torch.long)
+        )
+        result.position = (
+            torch.cat(keep.position) if keep.position else torch.zeros(0, dtype=torch.long)
+        )
+    if writer is not None:
+        result.store = Path(out)  # type: ignore[arg-type]
+    if "mean" in reducers:
+        result.means = reducers["mean"].result()  # type: ignore[assignment]
+    if "label_mean" in reducers:
+        result.label_means = reducers["label_mean"].result()  # type: ignore[assignment]
+    if "moments" in reducers:
+        result.moments = reducers["moments"].result()  # type: ignore[assignment]
+    if out is not None and set(reductions) - {"keep"}:
+        _save_reduced(model, Path(out), result, items)
+    return result
+
+
+def _provenance(
+    model: Model, names: list[str], positions: str, items: list[Item], dtype: str, kind: str
+) -> dict[str, str]:
+    from interp.store.provenance import dataset_hash, make_provenance
+
+    return make_provenance(
+        kind=kind,
+        model_spec=model.spec,
+        model_config_hash=model.config_hash(),
+        hooks=names,
+        positions=positions,
+        dtype=dtype,
+        dataset_hash=dataset_hash(item.to_json() for item in items),
+        n_items=len(items),
+    )
+
+
+def _open_store(model: Model, out, names, positions, items, store_dtype):
+    from interp.store.shards import ActivationWriter
+
+    dtype = str(store_dtype or model.dtype).removeprefix("torch.")
+    return ActivationWriter(
+        Path(out), _provenance(model, names, positions, items, dtype, "activations")
+    )
+
+
+def _save_reduced(model: Model, out: Path, result: Captured, items: list[Item]) -> None:
+    """Streaming results as one safetensors file, `reduced.safetensors`, with provenance."""
+    import json
+
+    from interp.store.atomic import save_safetensors_atomic
+
+    tensors: dict[str, Tensor] = {}
+    for hook, mean in result.means.items():
+        tensors[f"mean/{hook}"] = mean
+    for hook, stats in result.label_means.items():
+        tensors[f"label_mean/{hook}"] = stats.means
+        tensors[f"label_count/{hook}"] = stats.counts.float()
+    for hook, moments in result.moments.items():
+        tensors[f"moments_mean/{hook}"] = moments.mean.float()
+        tensors[f"moments_cov/{hook}"] = moments.covariance.float()
+        tensors[f"moments_count/{hook}"] = torch.tensor([moments.count])
+    metadata = _provenance(
+        model, result.hooks, result.positions, items, "float32", "reduced_activations"
+    )
+    metadata["labels"] = json.dumps(result.labels)
+    out.mkdir(parents=True, exist_ok=True)
+    save_safetensors_atomic(out / "reduced.safetensors", tensors, metadata)

@@ -1,0 +1,145 @@
+"""Batched generation with a KV cache: greedy by default, left padding, stop at end of text.
+
+Hooks added around `generate` see the prefill (all prompt positions at once) and then one position
+per decoding step, which is what steering by phase relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from interp.capture.batching import encode_item, make_batch
+from interp.capture.items import Item
+from interp.errors import InterpError
+from interp.models.model import Model, positions_from_mask
+
+
+@dataclass(frozen=True)
+class Generation:
+    prompt: str
+    text: str  # the continuation only
+    token_ids: list[int]  # the continuation's tokens
+
+
+@torch.no_grad()
+def generate(
+    model: Model,
+    prompts: str | Sequence[str],
+    max_new_tokens: int = 50,
+    *,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    batch_size: int = 8,
+    stop_at_eos: bool = True,
+    progress: bool = False,
+) -> list[Generation]:
+    """Continue each prompt; an empty prompt starts from the BOS token alone.
+
+    >>> [g.text for g in generate(model, "Once upon a time", max_new_tokens=20)]  # doctest: +SKIP
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if max_new_tokens < 0:
+        raise InterpError(f"max_new_tokens is {max_new_tokens}", fix="use 0 or more")
+    if not greedy and temperature <= 0:
+        raise InterpError(
+            f"temperature {temperature} must be positive when sampling", fix="use e.g. 1.0"
+        )
+    generator = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+    stops = _stop_ids(model) if stop_at_eos else set()
+    results: list[Generation] = []
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
+        chunk = list(prompts[start : start + batch_size])
+        encoded = [encode_item(model.tokenizer, Item(p)) for p in chunk]
+        batch = make_batch(
+            encoded, [[] for _ in chunk], range(len(chunk)), model.tokenizer.pad_token_id
+        )
+        tokens = _generate_batch(
+            model,
+            batch.input_ids,
+            batch.attention_mask,
+            max_new_tokens,
+            greedy,
+            temperature,
+            generator,
+            stops,
+        )
+        for prompt, row in zip(chunk, tokens):
+            ids = _cut_at_stop(row, stops)
+            results.append(
+                Generation(prompt, model.tokenizer.decode(ids, skip_special_tokens=True), ids)
+            )
+    return results
+
+
+def _generate_batch(
+    model, input_ids, attention_mask, max_new_tokens, greedy, temperature, generator, stops
+) -> list[list[int]]:
+    device = model.device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    out: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool)
+    past = None
+    step_ids, mask = input_ids, attention_mask
+    new_ids = []  # every step's token for every row, finished or not
+    for _ in range(max_new_tokens):
+        logits, past = _step(model, step_ids, mask, past)
+        next_logits = logits[:, -1, :].float()
+        if greedy:
+            next_ids = next_logits.argmax(-1)
+        else:
+            probs = torch.softmax(next_logits / temperature, -1).cpu()
+            next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(device)
+        new_ids.append(next_ids)
+        for row, token in enumerate(next_ids.tolist()):
+            if not finished[row]:
+                out[row].append(token)
+                finished[row] = token in stops
+        if bool(finished.all()):
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        step_ids = next_ids[:, None]
+        if past is None:  # no cache on this backend: feed the whole sequence again
+            step_ids = torch.cat([input_ids, torch.stack(new_ids, dim=1)], dim=1)
+    return out
+
+
+def _step(model: Model, ids, mask, past):
+    """One forward: the prefill when `past` is None, else a single new position with the cache."""
+    positions = positions_from_mask(mask)[:, -ids.shape[1] :]
+    if model.backend == "bridge":
+        logits = model.bridge(
+            ids, attention_mask=mask, position_ids=positions, return_type="logits"
+        )
+        return logits, None
+    output = model.hf(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=past,
+        use_cache=True,
+    )
+    return output.logits, output.past_key_values
+
+
+def _stop_ids(model: Model) -> set[int]:
+    # llama2.c-style models mark a new document with BOS, so it ends a generation too.
+    ids = {
+        model.tokenizer.eos_token_id,
+        model.tokenizer.bos_token_id,
+        getattr(model.config, "eos_token_id", None),
+    }
+    return {i for i in ids if isinstance(i, int)}
+
+
+def _cut_at_stop(ids: list[int], stops: set[int]) -> list[int]:
+    for n, token in enumerate(ids):
+        if token in stops:
+            return ids[:n]
+    return ids

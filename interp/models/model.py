@@ -1,0 +1,132 @@
+"""`Model`: a loaded causal LM, its tokenizer, and the backend that runs it.
+
+Two backends share one interface. `hf` runs the Hugging Face module directly (the fast path, SDPA
+attention); `bridge` runs it through TransformerLens' `TransformerBridge`, whose hook points are the
+TransformerLens names. Either way `model.hf` is the underlying Hugging Face module, so weights,
+config and tokenizer are the same objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Backend = Literal["hf", "bridge"]
+
+
+@dataclass
+class Model:
+    """A causal LM ready for capture and steering.
+
+    >>> model = interp.load_model("path/to/hf_dir")            # doctest: +SKIP
+    >>> model.n_layers, model.d_model
+    (5, 64)
+    """
+
+    hf: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    spec: str
+    backend: Backend = "hf"
+    bridge: Any = None  # TransformerBridge when backend == "bridge"
+    meta: dict[str, str] = field(default_factory=dict)
+
+    # ---- shape of the model -------------------------------------------------------------
+    @property
+    def config(self) -> Any:
+        return self.hf.config
+
+    @property
+    def architecture(self) -> str:
+        return str(self.config.model_type)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.config.num_hidden_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.config.hidden_size)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.config.num_attention_heads)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.config.vocab_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.hf.parameters()).dtype
+
+    @property
+    def runner(self) -> nn.Module:
+        """The module whose forward runs: the bridge or the Hugging Face model."""
+        return self.bridge if self.backend == "bridge" else self.hf
+
+    def config_hash(self) -> str:
+        """A short hash of the model's config, recorded in every artifact made from it."""
+        from interp.store.provenance import config_hash
+
+        return config_hash(self.config.to_dict())
+
+    # ---- running ------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch pos"] | None = None,
+    ) -> Float[Tensor, "batch pos vocab"]:
+        """Logits for a (possibly padded) batch; positions are counted from each row's first real token."""
+        input_ids = input_ids.to(self.device)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        attention_mask = attention_mask.to(self.device)
+        position_ids = positions_from_mask(attention_mask)
+        if self.backend == "bridge":
+            return self.bridge(
+                input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                return_type="logits",
+            )
+        return self.hf(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).logits
+
+    def hook_names(self) -> list[str]:
+        """Every hook point this model answers to, in the TransformerLens vocabulary."""
+        from interp.hooks.names import all_hook_names
+
+        return all_hook_names(self)
+
+    def describe(self) -> dict[str, Any]:
+        """What `interp info` prints."""
+        return {
+            "spec": self.spec,
+            "backend": self.backend,
+            "architecture": self.architecture,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+            "n_heads": self.n_heads,
+            "vocab_size": self.vocab_size,
+            "n_params": sum(p.numel() for p in self.hf.parameters()),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "config_hash": self.config_hash(),
+            "hook_points": self.hook_names(),
+        }
+
+
+def positions_from_mask(attention_mask: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
+    """Position ids that start at 0 on each row's first real token, so left padding shifts nothing."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)

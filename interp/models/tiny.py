@@ -1,0 +1,132 @@
+"""Tiny random models of several architectures, made on the spot, for tests and the offline demo.
+
+Every model shares one character-level tokenizer, so prompts mean the same tokens everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from interp.errors import InterpError
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"-+=*/()\n"
+TINY_ARCHITECTURES = ("llama", "gpt2", "qwen2", "gpt_neox")
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level tokenizer with BOS prepended; unknown characters map to <unk>."""
+    vocab = {token: i for i, token in enumerate(SPECIALS + list(dict.fromkeys(CHARACTERS)))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok.decoder = decoders.Fuse()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
+
+
+def tiny_model(
+    architecture: str = "llama",
+    *,
+    d_model: int = 64,
+    n_layers: int = 4,
+    n_heads: int = 4,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """A randomly initialised causal LM of the given architecture, in float32 and eval mode.
+
+    >>> model, tokenizer = tiny_model("gpt2", d_model=32, n_layers=2)
+    >>> model.config.num_hidden_layers
+    2
+    """
+    tokenizer = char_tokenizer()
+    vocab, ids = len(tokenizer), dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    if architecture == "llama":
+        config = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=max(1, n_heads // 2),
+            max_position_embeddings=256,
+            **ids,
+        )
+        cls: type[PreTrainedModel] = LlamaForCausalLM
+    elif architecture == "qwen2":
+        config = Qwen2Config(
+            vocab_size=vocab,
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=max(1, n_heads // 2),
+            max_position_embeddings=256,
+            **ids,
+        )
+        cls = Qwen2ForCausalLM
+    elif architecture == "gpt2":
+        config = GPT2Config(
+            vocab_size=vocab,
+            n_embd=d_model,
+            n_layer=n_layers,
+            n_head=n_heads,
+            n_positions=256,
+            **ids,
+        )
+        cls = GPT2LMHeadModel
+    elif architecture == "gpt_neox":
+        config = GPTNeoXConfig(
+            vocab_size=vocab,
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            max_position_embeddings=256,
+            **ids,
+        )
+        cls = GPTNeoXForCausalLM
+    else:
+        raise InterpError(
+            f"no tiny model for architecture {architecture!r}",
+            fix=f"use one of {', '.join(TINY_ARCHITECTURES)}",
+        )
+    config._attn_implementation = "sdpa"
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = cls(config).eval()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model, tokenizer
+
+
+def save_tiny_model(out_dir: str | Path, architecture: str = "llama", **kwargs: int) -> Path:
+    """Write a tiny model and its tokenizer as a Hugging Face directory (loads offline everywhere)."""
+    model, tokenizer = tiny_model(architecture, **kwargs)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
