@@ -36,7 +36,24 @@ _EXPORTS = {
     "Generation": "interp.models.generate",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "ActivationReader",
+    "Captured",
+    "Generation",
+    "HookPoint",
+    "InterpError",
+    "Item",
+    "Model",
+    "capture",
+    "expand_hooks",
+    "generate",
+    "hooked",
+    "load_model",
+    "read_items",
+    "tiny_model",
+    "with_backend",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from interp.capture.items import Item, read_items

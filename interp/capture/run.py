@@ -91,7 +91,9 @@ def capture(
 
     # Encode everything first, so bad input fails before any model time is spent.
     encoded = [encode_item(model.tokenizer, item) for item in items]
-    selected = [select_positions(item, enc, positions) for item, enc in zip(items, encoded)]
+    selected = [
+        select_positions(item, enc, positions) for item, enc in zip(items, encoded, strict=True)
+    ]
 
     writer = None
     todo = list(range(len(items)))

@@ -70,7 +70,7 @@ def generate(
             generator,
             stops,
         )
-        for prompt, row in zip(chunk, tokens):
+        for prompt, row in zip(chunk, tokens, strict=True):
             ids = _cut_at_stop(row, stops)
             results.append(
                 Generation(prompt, model.tokenizer.decode(ids, skip_special_tokens=True), ids)
