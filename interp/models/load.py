@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from interp.errors import InterpError
 from interp.models.model import Backend, Model
@@ -34,6 +35,7 @@ def load_model(
     >>> model = load_model("../shared/models/stories260K/stories260K.bin")   # doctest: +SKIP
     >>> model = load_model("runs/tiny-llama", backend="bridge")               # doctest: +SKIP
     """
+    quiet_transformers()
     if backend not in ("hf", "bridge"):
         raise InterpError(f"unknown backend {backend!r}", fix="use 'hf' or 'bridge'")
     spec = str(spec)
@@ -44,6 +46,12 @@ def load_model(
         hf_tokenizer.pad_token = hf_tokenizer.eos_token or hf_tokenizer.unk_token
     model = Model(hf=hf_model, tokenizer=hf_tokenizer, spec=spec, backend="hf")
     return with_backend(model, backend, copy=False) if backend != "hf" else model
+
+
+def quiet_transformers() -> None:
+    """interp reports its own progress; transformers' per-file bars and notices are noise here."""
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
