@@ -53,8 +53,8 @@ def test_capture_keep_store_and_reduced(tiny_dirs, tmp_path, capsys):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
         "\n".join(
-            json.dumps({"prompt": p, "label": l})
-            for p, l in [("good day", "pos"), ("bad day", "neg"), ("fine", "pos")]
+            json.dumps({"prompt": p, "label": lab})
+            for p, lab in [("good day", "pos"), ("bad day", "neg"), ("fine", "pos")]
         )
     )
     out = tmp_path / "acts"
