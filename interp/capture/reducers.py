@@ -53,7 +53,9 @@ class Keep(Reducer):
         prompt_index = self.batch.prompt_index[:, None].expand_as(select)[select]
         position = self.batch.token_index[select]
         if self.writer is not None:
-            self.writer.add(prompt_index, position, self._batch_rows)
+            self.writer.add(
+                prompt_index, position, self._batch_rows, prompts=self.batch.prompt_index
+            )
         else:
             for hook, rows in self._batch_rows.items():
                 self.rows.setdefault(hook, []).append(rows)

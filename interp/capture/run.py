@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -121,26 +122,22 @@ def capture(
 
     pad_id = model.tokenizer.pad_token_id
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    try:
-        with hooked(model, [(name, reader(name)) for name in names]):
-            for rows in tqdm(
-                batches, desc="capture", unit="batch", disable=not progress or len(batches) < 2
-            ):
-                batch = make_batch(
-                    [encoded[i] for i in rows],
-                    [selected[i] for i in rows],
-                    rows,
-                    pad_id,
-                    padding_side,
-                )
-                for reducer in reducers.values():
-                    reducer.begin_batch(batch, label_ids[rows])
-                model.forward(batch.input_ids, batch.attention_mask)
-                for reducer in reducers.values():
-                    reducer.end_batch()
-    finally:
-        if writer is not None:
-            writer.close()
+    # The writer saves finished prompts even when the run is interrupted, so a rerun resumes.
+    with (
+        writer if writer is not None else nullcontext(),
+        hooked(model, [(n, reader(n)) for n in names]),
+    ):
+        for rows in tqdm(
+            batches, desc="capture", unit="batch", disable=not progress or len(batches) < 2
+        ):
+            batch = make_batch(
+                [encoded[i] for i in rows], [selected[i] for i in rows], rows, pad_id, padding_side
+            )
+            for reducer in reducers.values():
+                reducer.begin_batch(batch, label_ids[rows])
+            model.forward(batch.input_ids, batch.attention_mask)
+            for reducer in reducers.values():
+                reducer.end_batch()
 
     result = Captured(hooks=names, positions=positions, labels=labels)
     if "keep" in reducers and writer is None:

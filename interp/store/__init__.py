@@ -1,0 +1,44 @@
+"""Activations and artifacts on disk: atomic writes, provenance, and sharded activation stores.
+
+    from interp.store import ActivationReader, atomic_write_json, make_provenance
+    store = ActivationReader("acts/")
+    x = store.read("blocks.3.hook_resid_post", slice(0, 1024))
+
+`atomic` writes files and directories that appear whole or not at all; `provenance` builds and checks
+the string metadata every artifact carries; `shards` writes and reads resumable activation stores.
+"""
+
+from __future__ import annotations
+
+from interp.store.atomic import (
+    atomic_directory,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    save_safetensors_atomic,
+)
+from interp.store.provenance import (
+    check_provenance,
+    config_hash,
+    dataset_hash,
+    library_version,
+    make_provenance,
+)
+from interp.store.shards import ActivationReader, ActivationWriter
+
+__all__ = [
+    "ActivationReader",
+    "ActivationWriter",
+    "atomic_directory",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_provenance",
+    "config_hash",
+    "dataset_hash",
+    "library_version",
+    "make_provenance",
+    "save_safetensors_atomic",
+]
