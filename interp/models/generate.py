@@ -16,6 +16,7 @@ from interp.capture.batching import encode_item, make_batch
 from interp.capture.items import Item
 from interp.errors import InterpError
 from interp.models.model import Model, positions_from_mask
+from interp.steer.context import StepMasks, step
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def generate(
     seed: int | None = None,
     batch_size: int = 8,
     stop_at_eos: bool = True,
+    use_cache: bool = True,
     progress: bool = False,
 ) -> list[Generation]:
     """Continue each prompt; an empty prompt starts from the BOS token alone.
@@ -61,14 +63,7 @@ def generate(
             encoded, [[] for _ in chunk], range(len(chunk)), model.tokenizer.pad_token_id
         )
         tokens = _generate_batch(
-            model,
-            batch.input_ids,
-            batch.attention_mask,
-            max_new_tokens,
-            greedy,
-            temperature,
-            generator,
-            stops,
+            model, batch, max_new_tokens, greedy, temperature, generator, stops, use_cache
         )
         for prompt, row in zip(chunk, tokens, strict=True):
             ids = _cut_at_stop(row, stops)
@@ -79,17 +74,19 @@ def generate(
 
 
 def _generate_batch(
-    model, input_ids, attention_mask, max_new_tokens, greedy, temperature, generator, stops
+    model, batch, max_new_tokens, greedy, temperature, generator, stops, use_cache
 ) -> list[list[int]]:
     device = model.device
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    input_ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
+    prompt_width = input_ids.shape[1]
+    use_cache = use_cache and model.backend == "hf"
     out: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool)
     past = None
-    step_ids, mask = input_ids, attention_mask
+    step_ids = input_ids
     new_ids = []  # every step's token for every row, finished or not
     for _ in range(max_new_tokens):
-        logits, past = _step(model, step_ids, mask, past)
+        logits, past = _step(model, step_ids, mask, past, prompt_width, use_cache)
         next_logits = logits[:, -1, :].float()
         if greedy:
             next_ids = next_logits.argmax(-1)
@@ -104,28 +101,35 @@ def _generate_batch(
         if bool(finished.all()):
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        step_ids = next_ids[:, None]
-        if past is None:  # no cache on this backend: feed the whole sequence again
+        if use_cache:
+            step_ids = next_ids[:, None]
+        else:  # no cache: feed the whole sequence again
             step_ids = torch.cat([input_ids, torch.stack(new_ids, dim=1)], dim=1)
     return out
 
 
-def _step(model: Model, ids, mask, past):
-    """One forward: the prefill when `past` is None, else a single new position with the cache."""
+def _step(model: Model, ids, mask, past, prompt_width: int, use_cache: bool):
+    """One forward: the prefill, one new position with the cache, or (without a cache) the whole
+    sequence again. Steering hooks learn which columns hold prompt and which generated tokens."""
     positions = positions_from_mask(mask)[:, -ids.shape[1] :]
-    if model.backend == "bridge":
-        logits = model.bridge(
-            ids, attention_mask=mask, position_ids=positions, return_type="logits"
+    if past is not None:
+        masks = StepMasks.for_decode(ids.shape[0], ids.device)
+    else:
+        masks = StepMasks.for_prompts(mask, prompt_width)
+    with step(masks):
+        if model.backend == "bridge":
+            logits = model.bridge(
+                ids, attention_mask=mask, position_ids=positions, return_type="logits"
+            )
+            return logits, None
+        output = model.hf(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=past,
+            use_cache=use_cache,
         )
-        return logits, None
-    output = model.hf(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        past_key_values=past,
-        use_cache=True,
-    )
-    return output.logits, output.past_key_values
+    return output.logits, (output.past_key_values if use_cache else None)
 
 
 def _stop_ids(model: Model) -> set[int]:

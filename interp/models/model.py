@@ -91,17 +91,20 @@ class Model:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.to(self.device)
+        from interp.steer.context import StepMasks, step
+
         position_ids = positions_from_mask(attention_mask)
-        if self.backend == "bridge":
-            return self.bridge(
-                input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                return_type="logits",
-            )
-        return self.hf(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).logits
+        with step(StepMasks.for_prompts(attention_mask)):
+            if self.backend == "bridge":
+                return self.bridge(
+                    input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    return_type="logits",
+                )
+            return self.hf(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            ).logits
 
     def hook_names(self) -> list[str]:
         """Every hook point this model answers to, in the TransformerLens vocabulary."""

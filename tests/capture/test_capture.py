@@ -135,8 +135,9 @@ def test_streaming_memory_does_not_grow_with_prompts(llama):
 def test_no_hooks_left_and_outputs_unchanged(llama):
     ids = torch.tensor([[1, 5, 6, 7]])
     before = llama.forward(ids)
+    hooks_before = count_hooks(llama.hf)  # transformers keeps hooks of its own for output recording
     capture(llama, PROMPTS, "resid_post", progress=False)
-    assert count_hooks(llama.hf) == 0
+    assert count_hooks(llama.hf) == hooks_before
     assert torch.equal(llama.forward(ids), before)
 
 

@@ -1,0 +1,172 @@
+"""Steering: operators applied at hook points, restricted to positions and phases, reversibly.
+
+Operators (the math lives in `interp.kernels`, Triton on CUDA and torch elsewhere):
+- `add`: h + alpha * v
+- `rotate`: the norm-preserving rotation toward v, u = h/|h| + alpha v/|v|, h <- |h| u/|u|
+- `ablate`: h - V (V^T h), removing the span of orthonormalised directions
+- `clamp`: set the projection of h on each orthonormalised direction to a value
+
+Positions say which tokens (`last` prompt token, all `prompt` tokens, `generated` tokens, `all`);
+the phase says in which passes (`prefill`, `decode`, `both`). With a KV cache, a prefill-only
+steer reaches later tokens through the cache, as in methods.md's UNLOCK application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import Tensor
+
+from interp.errors import InterpError
+from interp.hooks.context import hooked
+from interp.hooks.names import parse_hook
+from interp.steer.context import StepMasks, current_step
+
+if TYPE_CHECKING:
+    from interp.models.model import Model
+
+Operator = Literal["add", "rotate", "ablate", "clamp"]
+Positions = Literal["last", "prompt", "generated", "all"]
+Phase = Literal["prefill", "decode", "both"]
+OPERATORS = ("add", "rotate", "ablate", "clamp")
+POSITIONS = ("last", "prompt", "generated", "all")
+PHASES = ("prefill", "decode", "both")
+
+
+@dataclass(frozen=True)
+class Steer:
+    """One intervention at one hook point.
+
+    >>> Steer("blocks.3.hook_resid_post", "rotate", v, alpha=0.2, positions="last", phase="prefill")  # doctest: +SKIP
+
+    `vectors` is one direction `(d_model,)` for add and rotate, or `(k, d_model)` for ablate and
+    clamp; `values` are clamp's targets `(k,)`.
+    """
+
+    hook: str
+    operator: Operator
+    vectors: Tensor
+    alpha: float = 1.0
+    positions: Positions = "all"
+    phase: Phase = "both"
+    values: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.operator not in OPERATORS:
+            raise InterpError(
+                f"unknown steering operator {self.operator!r}",
+                fix=f"use one of {', '.join(OPERATORS)}",
+            )
+        if self.positions not in POSITIONS:
+            raise InterpError(
+                f"unknown steering positions {self.positions!r}",
+                fix=f"use one of {', '.join(POSITIONS)}",
+            )
+        if self.phase not in PHASES:
+            raise InterpError(
+                f"unknown steering phase {self.phase!r}", fix=f"use one of {', '.join(PHASES)}"
+            )
+        if (
+            isinstance(self.alpha, bool)
+            or not isinstance(self.alpha, (int, float))
+            or self.alpha != self.alpha
+        ):
+            raise InterpError(
+                f"alpha {self.alpha!r} is not a number", fix="pass a float such as 0.2"
+            )
+        if self.operator in ("add", "rotate") and self.vectors.ndim != 1:
+            raise InterpError(
+                f"{self.operator} takes one direction (d_model,), got shape {tuple(self.vectors.shape)}",
+                fix="pass a 1-D vector",
+            )
+        if self.operator in ("ablate", "clamp") and self.vectors.ndim not in (1, 2):
+            raise InterpError(
+                f"{self.operator} takes directions (k, d_model), got shape {tuple(self.vectors.shape)}",
+                fix="stack the directions as rows",
+            )
+        if self.operator == "clamp" and (
+            self.values is None or self.values.numel() != self.directions.shape[0]
+        ):
+            raise InterpError("clamp needs one target value per direction", fix="pass values=(k,)")
+        if not torch.isfinite(self.vectors).all() or float(self.vectors.norm()) == 0.0:
+            raise InterpError(
+                f"the steering direction at {self.hook} is zero or not finite",
+                fix="check the direction file",
+            )
+
+    @property
+    def directions(self) -> Tensor:
+        return self.vectors if self.vectors.ndim == 2 else self.vectors[None]
+
+    def select(self, masks: StepMasks) -> Tensor:
+        """The (batch, pos) mask of tokens this steer changes in the current pass."""
+        chosen = {
+            "last": masks.last_prompt,
+            "prompt": masks.prompt,
+            "generated": masks.generated,
+            "all": masks.prompt | masks.generated,
+        }[self.positions]
+        if self.phase == "prefill":
+            chosen = chosen & masks.prompt
+        elif self.phase == "decode":
+            chosen = chosen & masks.generated
+        return chosen
+
+
+def apply_operator(h: Tensor, select: Tensor, steer: Steer) -> Tensor:
+    """The steered activation: `steer` applied at the selected positions, the rest bit-identical."""
+    from interp import kernels
+
+    vectors = steer.vectors.to(h.device, torch.float32)
+    if steer.operator == "add":
+        return kernels.steer_add(
+            h, vectors[:, None], torch.ones(1, device=h.device), steer.alpha, select, inplace=False
+        )
+    if steer.operator == "rotate":
+        return kernels.steer_rotate(h, vectors, steer.alpha, select, inplace=False)
+    basis = orthonormal_basis(steer.directions.to(h.device, torch.float32))
+    if steer.operator == "ablate":
+        return kernels.steer_ablate(h, basis, select, inplace=False)
+    assert steer.values is not None
+    return kernels.steer_clamp(
+        h, basis, steer.values.to(h.device, torch.float32), select, inplace=False
+    )
+
+
+def orthonormal_basis(directions: Tensor) -> Tensor:
+    """Columns spanning the rows of `directions` (k, d), orthonormal: (d, k)."""
+    q, _ = torch.linalg.qr(directions.T)
+    return q
+
+
+@contextmanager
+def steering(model: Model, steers: Steer | Iterable[Steer]) -> Iterator[None]:
+    """Apply `steers` to every forward pass inside the block; the model is untouched after it.
+
+    >>> with steering(model, Steer("blocks.2.hook_resid_post", "add", v, alpha=4.0)):  # doctest: +SKIP
+    ...     text = interp.generate(model, "Once upon a time")[0].text
+    """
+    steers = [steers] if isinstance(steers, Steer) else list(steers)
+    for steer in steers:
+        if steer.vectors.shape[-1] != model.d_model:
+            raise InterpError(
+                f"a steering direction at {steer.hook} has width {steer.vectors.shape[-1]} but the model's is {model.d_model}",
+                fix="use directions extracted from (or aligned to) this model",
+            )
+        parse_hook(steer.hook, model.n_layers)  # refuse unknown hooks before anything runs
+
+    def hook_for(steer: Steer):
+        def apply(h: Tensor) -> Tensor | None:
+            select = steer.select(current_step(h))
+            if not bool(select.any()):
+                return None
+            return apply_operator(h, select, steer)
+
+        return apply
+
+    with hooked(model, [(steer.hook, hook_for(steer)) for steer in steers]):
+        yield
