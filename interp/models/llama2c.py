@@ -189,7 +189,9 @@ def hf_config(config: Llama2cConfig) -> LlamaConfig:
     )
 
 
-def hf_state_dict(config: Llama2cConfig, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def hf_state_dict(
+    config: Llama2cConfig, tensors: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """llama2.c tensors renamed for `LlamaForCausalLM`, with wq/wk rows permuted for HF's RoPE.
 
     >>> sd = hf_state_dict(*read_llama2c_checkpoint("stories260K.bin"))  # doctest: +SKIP
@@ -335,7 +337,9 @@ def _slice_tensors(floats: np.ndarray, c: Llama2cConfig) -> dict[str, torch.Tens
         offset += count
     if not c.shared_classifier:
         offset += c.rope_table_floats()
-        tensors["wcls"] = _to_tensor(floats[offset : offset + c.vocab_size * c.dim], (c.vocab_size, c.dim))
+        tensors["wcls"] = _to_tensor(
+            floats[offset : offset + c.vocab_size * c.dim], (c.vocab_size, c.dim)
+        )
     return tensors
 
 
