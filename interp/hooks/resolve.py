@@ -7,7 +7,7 @@ A `Site` is a module plus which side of its forward holds the activation: the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from torch import nn
 
@@ -36,7 +36,8 @@ def resolve(model: Model, point: HookPoint) -> Site:
             )
         return Site(hook_dict[point.name], "output")
     layout = layout_for(model.hf)
-    block = get_path(model.hf, layout.blocks)[point.layer]
+    blocks = cast(nn.ModuleList, get_path(model.hf, layout.blocks))
+    block = blocks[point.layer]
     if point.kind == "resid_pre":
         return Site(block, "input")
     if point.kind == "resid_post":

@@ -68,7 +68,7 @@ def generate(
         for prompt, row in zip(chunk, tokens, strict=True):
             ids = _cut_at_stop(row, stops)
             results.append(
-                Generation(prompt, model.tokenizer.decode(ids, skip_special_tokens=True), ids)
+                Generation(prompt, str(model.tokenizer.decode(ids, skip_special_tokens=True)), ids)
             )
     return results
 

@@ -7,12 +7,18 @@ Specs: a local Hugging Face directory; a llama2.c checkpoint `*.bin` (tokenizer 
 from __future__ import annotations
 
 import re
+from typing import cast
 import warnings
 from copy import deepcopy
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from transformers.utils import logging as hf_logging
 
 from interp.errors import InterpError
@@ -40,7 +46,8 @@ def load_model(
         raise InterpError(f"unknown backend {backend!r}", fix="use 'hf' or 'bridge'")
     spec = str(spec)
     hf_model, hf_tokenizer = _load_hf(spec, tokenizer)
-    hf_model = hf_model.to(device=device, dtype=dtype).eval()
+    hf_model.to(device=device, dtype=dtype)  # type: ignore[call-arg]  # transformers' typed wrapper
+    hf_model.eval()
     if hf_tokenizer.pad_token_id is None:
         # Padding needs an id; masked positions never influence real tokens, so any id will do.
         hf_tokenizer.pad_token = hf_tokenizer.eos_token or hf_tokenizer.unk_token
@@ -82,7 +89,7 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
             dtype=model.dtype,
         )
     return Model(
-        hf=bridge.original_model,
+        hf=cast(PreTrainedModel, bridge.original_model),
         tokenizer=model.tokenizer,
         spec=model.spec,
         backend="bridge",
@@ -90,7 +97,9 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
     )
 
 
-def _load_hf(spec: str, tokenizer: str | Path | None) -> tuple[PreTrainedModel, object]:
+def _load_hf(
+    spec: str, tokenizer: str | Path | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if spec.startswith("organism:"):
         from interp.organisms.registry import organism_path
 
@@ -116,7 +125,7 @@ def _load_hf(spec: str, tokenizer: str | Path | None) -> tuple[PreTrainedModel, 
     return _load_hub(spec)
 
 
-def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, object]:
+def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if not (path / "config.json").is_file():
         raise InterpError(
             f"{path} is not a Hugging Face model directory (no config.json)",
@@ -148,7 +157,7 @@ def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, object]:
     return hf_model, hf_tokenizer
 
 
-def _load_hub(name: str) -> tuple[PreTrainedModel, object]:
+def _load_hub(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from interp.models.hub import require_hub
 
     try:  # a model already in the local cache loads offline

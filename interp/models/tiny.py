@@ -6,6 +6,7 @@ Every model shares one character-level tokenizer, so prompts mean the same token
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -16,6 +17,7 @@ from transformers import (
     GPTNeoXForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
     Qwen2Config,
@@ -62,7 +64,9 @@ def tiny_model(
     2
     """
     tokenizer = char_tokenizer()
-    vocab, ids = len(tokenizer), dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    vocab = len(tokenizer)
+    ids: dict[str, Any] = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    config: PretrainedConfig
     if architecture == "llama":
         config = LlamaConfig(
             vocab_size=vocab,
