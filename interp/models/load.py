@@ -7,10 +7,10 @@ Specs: a local Hugging Face directory; a llama2.c checkpoint `*.bin` (tokenizer 
 from __future__ import annotations
 
 import re
-from typing import cast
 import warnings
 from copy import deepcopy
 from pathlib import Path
+from typing import cast
 
 import torch
 from transformers import (
