@@ -31,6 +31,37 @@ def register(commands) -> None:
         "--temperature", type=float, default=1.0, help="sampling temperature (with --sample)"
     )
     gen.add_argument("--seed", type=int, default=0, help="sampling seed (with --sample)")
+    gen.add_argument(
+        "--steer",
+        default=None,
+        help="direction set file to steer with (from interp extract or align)",
+    )
+    gen.add_argument("--alpha", type=float, default=0.1, help="steering strength")
+    gen.add_argument(
+        "--operator",
+        choices=("rotate", "add", "ablate"),
+        default="rotate",
+        help="steering operator",
+    )
+    gen.add_argument(
+        "--steer-positions",
+        choices=("last", "prompt", "generated", "all"),
+        default="last",
+        help="tokens to steer",
+    )
+    gen.add_argument(
+        "--phase",
+        choices=("prefill", "decode", "both"),
+        default="prefill",
+        help="passes to steer in",
+    )
+    gen.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="layers to steer (default: all in the file)",
+    )
     gen.add_argument("--json", action="store_true", help="print JSON with the text and token ids")
 
     conv = add_command(
@@ -70,17 +101,34 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from interp.directions import DirectionSet
     from interp.models.generate import generate
+    from interp.steer import steering, steers_from_directions
 
     model = load_model_from_args(args)
-    (result,) = generate(
-        model,
-        args.prompt,
-        args.max_new_tokens,
-        greedy=not args.sample,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
+    context = nullcontext()
+    if args.steer:
+        directions = DirectionSet.load(args.steer, model=model, strict=False)
+        steers = steers_from_directions(
+            directions,
+            args.operator,
+            args.alpha,
+            positions=args.steer_positions,
+            phase=args.phase,
+            layers=args.layers,
+        )
+        context = steering(model, steers)
+    with context:
+        (result,) = generate(
+            model,
+            args.prompt,
+            args.max_new_tokens,
+            greedy=not args.sample,
+            temperature=args.temperature,
+            seed=args.seed,
+        )
     if args.json:
         print_json(
             {

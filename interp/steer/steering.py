@@ -170,3 +170,36 @@ def steering(model: Model, steers: Steer | Iterable[Steer]) -> Iterator[None]:
 
     with hooked(model, [(steer.hook, hook_for(steer)) for steer in steers]):
         yield
+
+
+def steers_from_directions(
+    directions,
+    operator: Operator = "rotate",
+    alpha: float = 0.1,
+    *,
+    positions: Positions = "last",
+    phase: Phase = "prefill",
+    layers: list[int] | None = None,
+) -> list[Steer]:
+    """One `Steer` per layer of a `DirectionSet` (all its layers unless `layers` names some).
+
+    The defaults are UNLOCK's application: a rotation toward v at the last prompt token, prefill only.
+    """
+    chosen = directions.layers if layers is None else layers
+    missing = sorted(set(chosen) - set(directions.layers))
+    if missing:
+        raise InterpError(
+            f"the direction set has no layers {missing} (it has {list(directions.layers)})",
+            fix="steer only layers the direction set covers",
+        )
+    return [
+        Steer(
+            f"blocks.{layer}.hook_{directions.hook}",
+            operator,
+            directions.vector(layer),
+            alpha,
+            positions,
+            phase,
+        )
+        for layer in chosen
+    ]

@@ -1,0 +1,196 @@
+"""`interp extract` (a direction set from a contrast) and `interp align` (per-layer maps)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+from interp.cli.main import (
+    add_command,
+    add_model_arguments,
+    load_model_from_args,
+    print_json,
+    progress_enabled,
+)
+
+
+def register(commands) -> None:
+    ext = add_command(
+        commands,
+        "extract",
+        run_extract,
+        "a per-layer direction set from a positive vs negative prompt contrast",
+        "Capture both prompt files at the given hook kind and positions (one row per item: the mean "
+        "of its selected tokens) and aggregate per layer. mean_difference and pca need paired files "
+        "of equal length; class_mean_difference takes any two sets.",
+    )
+    add_model_arguments(ext)
+    ext.add_argument(
+        "--positive", required=True, help="prompt file with the capability / property present"
+    )
+    ext.add_argument("--negative", required=True, help="prompt file with it absent")
+    ext.add_argument("--out", required=True, help="direction set file to write (.safetensors)")
+    ext.add_argument(
+        "--method",
+        choices=("mean_difference", "pca_of_differences", "class_mean_difference"),
+        default="mean_difference",
+    )
+    ext.add_argument("--hook", default="resid_post", help="hook kind read at every layer")
+    ext.add_argument("--positions", choices=("last", "all", "response", "mask"), default="last")
+    ext.add_argument("--batch-size", type=int, default=8)
+    ext.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    ali = add_command(
+        commands,
+        "align",
+        run_align,
+        "fit per-layer maps from SOURCE's activation space to TARGET's on shared prompts",
+        "Run the same prompts through both models (last prompt token, every layer's resid_post), match "
+        "layers by depth or CKA, fit one map per target layer on a training split, and report held-out "
+        "fit quality (R^2, cosine of mapped vs true activations) per layer.",
+    )
+    ali.add_argument("source", metavar="SOURCE", help="source model spec")
+    ali.add_argument("target", metavar="TARGET", help="target model spec")
+    ali.add_argument("--prompts", required=True, help="shared prompt file")
+    ali.add_argument("--rank", type=int, default=16, help="rank of the UNLOCK map")
+    ali.add_argument("--fit", choices=("unlock", "ridge", "procrustes"), default="unlock")
+    ali.add_argument(
+        "--centre", action="store_true", help="centre activations (UNLOCK's PCA pipeline)"
+    )
+    ali.add_argument(
+        "--layers", choices=("depth", "cka"), default="depth", help="layer matching rule"
+    )
+    ali.add_argument(
+        "--holdout", type=float, default=0.25, help="share of prompts held out for fit quality"
+    )
+    ali.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
+    ali.add_argument("--out", required=True, help="layer maps file to write (.safetensors)")
+    ali.add_argument("--backend", choices=("hf", "bridge"), default="hf")
+    ali.add_argument("--device", default=None)
+    ali.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    ali.add_argument("--tokenizer", default=None, help=argparse.SUPPRESS)
+    ali.add_argument("--batch-size", type=int, default=8)
+    ali.add_argument("--json", action="store_true", help="print fit quality as JSON")
+
+
+def per_item(captured, hook_names, n_items):
+    """One row per item: the mean of its selected tokens."""
+    import torch
+
+    out = {}
+    for hook in hook_names:
+        rows = captured.activations[hook].float()
+        sums = torch.zeros(n_items, rows.shape[1]).index_add_(0, captured.prompt_index, rows)
+        counts = torch.bincount(captured.prompt_index, minlength=n_items).clamp(min=1)
+        out[hook] = sums / counts[:, None]
+    return out
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from interp.capture.items import read_items
+    from interp.capture.run import capture
+    from interp.directions import DirectionSet
+    from interp.errors import InterpError
+    from interp.store.provenance import dataset_hash
+
+    positive, negative = read_items(args.positive), read_items(args.negative)
+    if args.method != "class_mean_difference" and len(positive) != len(negative):
+        raise InterpError(
+            f"{args.method} pairs items, but --positive has {len(positive)} and --negative {len(negative)}",
+            fix="give files of equal length, or use --method class_mean_difference",
+        )
+    model = load_model_from_args(args)
+    acts = []
+    for items in (positive, negative):
+        got = capture(
+            model,
+            items,
+            args.hook,
+            positions=args.positions,
+            batch_size=args.batch_size,
+            progress=progress_enabled(),
+        )
+        acts.append(per_item(got, got.hooks, len(items)))
+    data_hash = dataset_hash(
+        [i.to_json() for i in positive] + [{"negative": i.to_json()} for i in negative]
+    )
+    directions = DirectionSet.from_contrast(
+        acts[0], acts[1], args.method, model=model, dataset_hash=data_hash
+    )
+    directions.save(args.out)
+    summary = {
+        "out": args.out,
+        "layers": list(directions.layers),
+        "norms": [float(v.norm()) for v in directions.vectors],
+        "method": args.method,
+    }
+    print_json(summary) if args.json else print(
+        f"wrote {len(directions.layers)} directions to {args.out}"
+    )
+    return 0
+
+
+def run_align(args: argparse.Namespace) -> int:
+    from interp.align import fit_layer_maps, fit_report
+    from interp.capture.items import read_items
+    from interp.capture.run import capture
+    from interp.errors import InterpError
+    from interp.store.provenance import dataset_hash
+
+    items = read_items(args.prompts)
+    if not 0.0 <= args.holdout < 1.0:
+        raise InterpError(f"--holdout {args.holdout} is not in [0, 1)", fix="use e.g. 0.25")
+    order = list(range(len(items)))
+    random.Random(args.seed).shuffle(order)
+    n_test = int(round(args.holdout * len(items)))
+    test, train = sorted(order[:n_test]), sorted(order[n_test:])
+    if len(train) < 2:
+        raise InterpError(
+            f"only {len(train)} training prompts after the holdout",
+            fix="give more prompts or a smaller --holdout",
+        )
+    acts = {}
+    models = {}
+    for role, spec in (("source", args.source), ("target", args.target)):
+        args.model = spec
+        models[role] = load_model_from_args(args)
+        got = capture(
+            models[role],
+            items,
+            "resid_post",
+            positions="last",
+            batch_size=args.batch_size,
+            progress=progress_enabled(),
+        )
+        acts[role] = got.activations
+    opts = {"rank": args.rank, "centre": args.centre} if args.fit == "unlock" else {}
+    maps = fit_layer_maps(
+        {h: a[train] for h, a in acts["source"].items()},
+        {h: a[train] for h, a in acts["target"].items()},
+        source=models["source"],
+        target=models["target"],
+        fit=args.fit,
+        layers=args.layers,
+        dataset_hash=dataset_hash(items[i].to_json() for i in train),
+        **opts,
+    )
+    quality = {}
+    if test:
+        for target_layer, (source_layer, linear_map) in maps.maps.items():
+            x_s = acts["source"][f"blocks.{source_layer}.hook_resid_post"][test]
+            x_t = acts["target"][f"blocks.{target_layer}.hook_resid_post"][test]
+            quality[target_layer] = {
+                "source_layer": source_layer,
+                **fit_report(linear_map, x_s, x_t),
+            }
+    maps.save(args.out)
+    if args.json:
+        print_json(
+            {"out": args.out, "train": len(train), "held_out": len(test), "quality": quality}
+        )
+    else:
+        print(f"{'target':>6} {'source':>6} {'R^2':>8} {'cosine':>8}")
+        for layer, q in quality.items():
+            print(f"{layer:>6} {q['source_layer']:>6} {q['r2']:>8.3f} {q['mean_cosine']:>8.3f}")
+        print(f"wrote {args.out}")
+    return 0
