@@ -1,0 +1,75 @@
+"""Linear probes: logistic regression on standardized activations, mass-mean, and their audit tools.
+
+    from interp.probes import fit_logistic_probe, calibrate_probe, layer_sweep
+    table = layer_sweep({h: (got.activations[h], got.prompt_index) for h in got.hooks}, labels)
+    probe = fit_logistic_probe(rows, labels, prompt_index, C=0.1, model=model, hook=best_hook)
+    probe = calibrate_probe(probe, control_rows, control_prompt_index, fpr=0.01)
+    flagged = probe.flag(probe.score_responses(test_rows, test_prompt_index))
+    probe.save("probe.safetensors")
+
+`logistic` solves the regression; `probe` holds the `LinearProbe` value object, its fitters and
+batched scoring; `metrics` computes AUROC and bootstrap intervals; `calibrate` sets the threshold on
+per-response control scores; `sweep` cross-validates by prompt and runs the controls.
+"""
+
+from __future__ import annotations
+
+from interp.probes.calibrate import calibrate_probe, calibrate_threshold, required_controls
+from interp.probes.logistic import LogisticFit, Standardizer, fit_logistic_regression
+from interp.probes.metrics import (
+    Interval,
+    auroc,
+    bootstrap_ci,
+    fpr_at_threshold,
+    midranks,
+    tpr_at_threshold,
+)
+from interp.probes.probe import (
+    LinearProbe,
+    fit_logistic_probe,
+    fit_mass_mean_probe,
+    mean_per_prompt,
+    score_many,
+)
+from interp.probes.sweep import (
+    CVResult,
+    assign_folds,
+    correctness_auroc,
+    cross_validate,
+    layer_sweep,
+    norm_auroc,
+    norm_feature,
+    permutation_null,
+    shuffled_labels,
+    split_by_prompt,
+)
+
+__all__ = [
+    "CVResult",
+    "Interval",
+    "LinearProbe",
+    "LogisticFit",
+    "Standardizer",
+    "assign_folds",
+    "auroc",
+    "bootstrap_ci",
+    "calibrate_probe",
+    "calibrate_threshold",
+    "correctness_auroc",
+    "cross_validate",
+    "fit_logistic_probe",
+    "fit_logistic_regression",
+    "fit_mass_mean_probe",
+    "fpr_at_threshold",
+    "layer_sweep",
+    "mean_per_prompt",
+    "midranks",
+    "norm_auroc",
+    "norm_feature",
+    "permutation_null",
+    "required_controls",
+    "score_many",
+    "shuffled_labels",
+    "split_by_prompt",
+    "tpr_at_threshold",
+]
