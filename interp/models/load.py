@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import copy as copy_module
 from copy import deepcopy
 from pathlib import Path
 from typing import cast
@@ -78,13 +79,19 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model = deepcopy(model.hf) if copy else model.hf
+    tokenizer = model.tokenizer
+    if "name_or_path" not in tokenizer.init_kwargs:
+        # The bridge reloads a tokenizer from its saved path to turn on BOS; one built in memory
+        # has no path, and interp passes token ids anyway, so hand the bridge this one as it is.
+        tokenizer = copy_module.copy(tokenizer)
+        tokenizer.init_kwargs = {**tokenizer.init_kwargs, "name_or_path": model.spec, "add_bos_token": True}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bridge = TransformerBridge.boot_transformers(
             model.spec,
             hf_model=hf_model,
-            tokenizer=model.tokenizer,
+            tokenizer=tokenizer,
             device=model.device,
             dtype=model.dtype,
         )

@@ -1,0 +1,12 @@
+"""Model organisms: small Llama models with known ground truth, trained here offline on a CPU.
+
+Modules, each with one job:
+- `tasks`: seeded item generators (add, mul, count), prompt templates with a shared ending, the
+  bare and worked continuation formats, a hash-based train/test split;
+- `grader`: extract the final answer after the answer marker and check it;
+- `tokenizer`: the character-level tokenizer shared by the whole zoo (Hugging Face format);
+- `train`: tiny Llama configs, the training mixture, the training loop, greedy evaluation;
+- `steerability`: the prompt-contrast direction and the norm-preserving rotation, by plain hooks;
+- `registry`: find built organisms by name (`organism:NAME`) and verify their checksums;
+- `trial`: the design trial, `python -m interp.organisms.trial --help`.
+"""

@@ -78,3 +78,14 @@ def test_hub_id_offline_fails_fast(monkeypatch):
     with pytest.raises(InterpError, match="HF_HUB_OFFLINE"):
         load_model("someone/some-model-that-is-not-cached")
     assert time.perf_counter() - start < 10
+
+
+def test_bridge_wraps_a_model_built_in_memory():
+    from interp.models.model import Model
+    from interp.models.tiny import tiny_model
+
+    hf, tokenizer = tiny_model("llama", d_model=32, n_layers=2)
+    model = Model(hf=hf, tokenizer=tokenizer, spec="in-memory")
+    bridge = with_backend(model, "bridge")
+    ids = torch.tensor([[1, 5, 6, 7]])
+    torch.testing.assert_close(bridge.forward(ids), model.forward(ids), atol=1e-5, rtol=0)
