@@ -3,7 +3,7 @@
 On a random Llama-architecture model large enough that the forward pass dominates, measures in one
 run: the time per batch of a plain forward; the same with streaming per-label-mean capture at every
 layer's resid_post; and `run_with_cache` followed by the same means. Peak memory is measured in a
-fresh subprocess per configuration (peak resident set size above the loaded model), at N prompts and
+fresh subprocess per configuration (peak resident set size above the loaded model, Linux only), at N prompts and
 at 10 x N prompts. Goal: capture costs at most 1.10x a plain forward, and its peak memory stays flat
 as the prompts grow tenfold while run_with_cache's grows.
 
@@ -14,13 +14,14 @@ as the prompts grow tenfold while run_with_cache's grows.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -123,14 +124,29 @@ def child(args) -> None:
         from interp.models.load import with_backend
 
         runner = with_backend(model, "bridge", copy=False).bridge
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = reset_peak_rss_kb()
     if args.child == "plain":
         plain(model, data)
     elif args.child == "streaming":
         streaming(model, data)
     else:
         run_with_cache_means(runner, data)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    print((status_kb("VmHWM") - base) / 1024)
+
+
+def status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_rss_kb() -> int:
+    """Reset the peak resident set size (Linux: clear_refs 5) and return the current one, in kB,
+    so the peak measured afterwards belongs to the work that follows, not to model building."""
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    return status_kb("VmRSS")
 
 
 def main(argv=None) -> int:
