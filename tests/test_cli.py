@@ -17,14 +17,33 @@ def run(args, capsys):
     return code, out, err
 
 
-def test_help_for_every_command():
-    for command in ["info", "generate", "capture", "convert", "demo", "bench"]:
-        result = subprocess.run(
-            [sys.executable, "-m", "interp.cli.main", command, "--help"],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0 and "usage" in result.stdout, command
+@pytest.mark.parametrize(
+    "command",
+    [
+        "info",
+        "generate",
+        "capture",
+        "convert",
+        "extract",
+        "align",
+        "transfer",
+        "probe",
+        "organisms",
+        "bench",
+        "demo",
+    ],
+)
+def test_help_for_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_entry_point_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "interp.cli.main", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "transfer" in result.stdout
 
 
 def test_info_json(tiny_dirs, capsys):

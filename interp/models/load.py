@@ -6,9 +6,9 @@ Specs: a local Hugging Face directory; a llama2.c checkpoint `*.bin` (tokenizer 
 
 from __future__ import annotations
 
+import copy as copy_module
 import re
 import warnings
-import copy as copy_module
 from copy import deepcopy
 from pathlib import Path
 from typing import cast
@@ -84,7 +84,11 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
         # The bridge reloads a tokenizer from its saved path to turn on BOS; one built in memory
         # has no path, and interp passes token ids anyway, so hand the bridge this one as it is.
         tokenizer = copy_module.copy(tokenizer)
-        tokenizer.init_kwargs = {**tokenizer.init_kwargs, "name_or_path": model.spec, "add_bos_token": True}
+        tokenizer.init_kwargs = {
+            **tokenizer.init_kwargs,
+            "name_or_path": model.spec,
+            "add_bos_token": True,
+        }
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

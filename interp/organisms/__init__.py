@@ -8,5 +8,7 @@ Modules, each with one job:
 - `train`: tiny Llama configs, the training mixture, the training loop, greedy evaluation;
 - `steerability`: the prompt-contrast direction and the norm-preserving rotation, by plain hooks;
 - `registry`: find built organisms by name (`organism:NAME`) and verify their checksums;
+- `plan`: what the zoo holds, one spec per organism (name, family, size, role, training recipe);
+- `zoo`: `build_zoo` trains, measures and saves a plan's organisms with manifest and answer key;
 - `trial`: the design trial, `python -m interp.organisms.trial --help`.
 """

@@ -518,5 +518,9 @@ def _project(
     """
     if h.dtype == torch.float64:
         return h @ V.to(h.device) + bias.to(h.device)  # (..., k)
-    # Kernel swap (one line): return project(h, V.float(), bias.float())
-    return h.float() @ V.to(h.device, torch.float32) + bias.to(h.device, torch.float32)  # (..., k)
+    # Imported here: the kernels package pulls in triton where present, which plain probe use
+    # (fitting, float64 analysis) never needs.
+    from interp.kernels import project
+
+    # One pass over h for all k probes: Triton on CUDA, the float32 torch reference elsewhere.
+    return project(h, V.to(h.device, torch.float32), bias.to(h.device, torch.float32))  # (..., k)

@@ -58,7 +58,10 @@ def test_steered_forward_agrees(model, operator):
         with (
             use_backend(backend),
             steering(model, steer),
-            hooked(model, {"blocks.0.hook_resid_post": lambda h: seen.setdefault("h", h.clone())}),
+            hooked(
+                model,
+                {"blocks.0.hook_resid_post": lambda h, seen=seen: seen.setdefault("h", h.clone())},
+            ),
         ):
             out[backend] = (model.forward(ids, mask), seen["h"])
     torch.testing.assert_close(out["triton"][1], out["reference"][1], atol=1e-5, rtol=1e-5)

@@ -1,0 +1,443 @@
+"""Where does a model linearly encode a binary property? A per-layer probe sweep with its controls.
+
+Every layer's residual stream is captured once (all selected tokens kept). At each layer:
+
+- a logistic probe (standardized, C = 0.1, no intercept; methods.md section 2) is cross-validated
+  with folds split by prompt; a response's score is the mean of its token scores under the probe
+  that did not see it; AUROC over responses, with a bootstrap interval over prompts;
+- the difference-of-class-means probe runs beside it as the baseline, scored the same way;
+- controls: a permutation null (the whole cross-validation repeated with shuffled prompt labels;
+  its 95th percentile and a p-value) for each probe, and the AUROC of the activation norm alone
+  (a probe must beat `max(a, 1 - a)`).
+
+The best layer is chosen by logistic AUROC, so it is judged against the null of the *best* layer:
+each permutation uses the same shuffled labels at every layer, and the maximum over layers of
+those AUROCs is its null (`best.null_max_p95`).
+
+    from interp.experiments.probe_sweep import run_probe_sweep
+    metrics = run_probe_sweep(model, items, positions="all", out="runs/probe")
+    metrics["best"]["auroc_low"] > metrics["best"]["null_max_p95"]
+
+The run directory (written atomically) holds config.json, metrics.json (the per-layer table),
+report.md and figures/probe_auroc_by_layer.png.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from interp.capture.items import Item, as_items
+from interp.capture.run import capture
+from interp.errors import InterpError
+from interp.hooks.names import HOOK_KINDS
+from interp.models.model import Model
+from interp.probes import cross_validate, norm_auroc, permutation_null
+
+POSITIONS = ("all", "last", "response")
+METHODS = ("logistic", "mass_mean")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What a sweep was asked to do; written to config.json as is."""
+
+    hook_kind: str = "resid_post"
+    positions: str = "all"
+    C: float = 0.1
+    folds: int = 5
+    seed: int = 0
+    n_perm: int = 50
+    n_boot: int = 1000
+    batch_size: int = 8
+
+    def check(self) -> None:
+        """Refuse settings the sweep cannot honour, before any model time is spent."""
+        if self.hook_kind not in HOOK_KINDS:
+            raise InterpError(
+                f"unknown hook kind {self.hook_kind!r}", fix=f"use one of {', '.join(HOOK_KINDS)}"
+            )
+        if self.positions not in POSITIONS:
+            raise InterpError(
+                f"probe sweeps take positions {', '.join(POSITIONS)}, not {self.positions!r}",
+                fix="use --positions all (every token), last or response",
+            )
+        if not self.C > 0:
+            raise InterpError(f"C must be positive, got {self.C}", fix="use e.g. --C 0.1")
+        if self.folds < 2:
+            raise InterpError(
+                f"cross-validation needs 2 or more folds, got {self.folds}", fix="use --folds 5"
+            )
+        if self.n_perm < 1 or self.n_boot < 1:
+            raise InterpError(
+                f"need at least one permutation and one bootstrap resample, got {self.n_perm} and "
+                f"{self.n_boot}",
+                fix="use e.g. 50 permutations and 1000 resamples",
+            )
+
+
+@dataclass(frozen=True)
+class LabelledItems:
+    """Items with one 0/1 label each; `names[c]` is what class c was called in the data."""
+
+    items: list[Item]
+    labels: Int[Tensor, " prompts"]
+    names: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class LayerRows:
+    """Kept token rows of every layer and the prompt each row belongs to."""
+
+    hooks: list[str]
+    rows: dict[str, Float[Tensor, "rows d_model"]]
+    prompt_index: Int[Tensor, " rows"]
+
+
+# ---- input ---------------------------------------------------------------------------------------
+
+
+def binary_labels(
+    items: Iterable[Item | dict | str], names: tuple[str, str] | None = None
+) -> LabelledItems:
+    """Check every item has a label, 0/1 or one of exactly two strings, and encode them as 0/1.
+
+    Integer labels must be 0 and 1 (`names` may say what the classes are called). Two distinct
+    strings are sorted and the second is class 1 (`("happy", "sad")`: sad = 1), so the encoding
+    does not depend on the order of the file.
+
+    >>> binary_labels([{"prompt": "a", "label": "sad"}, {"prompt": "b", "label": "happy"}]).labels
+    tensor([1, 0])
+    """
+    checked = as_items(items)
+    ints, strings = _label_values(checked)
+    if ints:
+        odd = sorted({label for label in ints if label not in (0, 1)})
+        if odd:
+            raise InterpError(
+                f"integer labels must be 0 or 1, got {odd[:3]}",
+                fix="encode the positive class as 1",
+            )
+        names = (str(names[0]), str(names[1])) if names else ("0", "1")
+        labels = torch.tensor(ints, dtype=torch.long)
+    else:
+        distinct = sorted(set(strings))
+        if len(distinct) != 2:
+            raise InterpError(
+                f"a probe needs exactly two label names, got {len(distinct)}: {distinct[:5]}",
+                fix="keep two classes (e.g. honest / sandbagging) in one data file",
+            )
+        names = (distinct[0], distinct[1])
+        labels = torch.tensor([distinct.index(label) for label in strings], dtype=torch.long)
+    if labels.unique().numel() < 2:
+        raise InterpError(
+            f"every item has label {names[int(labels[0])]!r}", fix="include items of both classes"
+        )
+    return LabelledItems(checked, labels, names)
+
+
+def _label_values(items: Sequence[Item]) -> tuple[list[int], list[str]]:
+    """Every item's label, all integers or all strings (the other list empty); refuse the rest."""
+    if not items:
+        raise InterpError("no labelled items", fix='give records {"prompt": ..., "label": 0 or 1}')
+    raw = [item.label for item in items]
+    missing = [i for i, label in enumerate(raw) if label is None]
+    if missing:
+        raise InterpError(
+            f"{len(missing)} items have no label (first: item {missing[0]})",
+            fix='give every record a "label": 0/1 or one of two strings',
+        )
+    # bool is an int to Python, but true/false in a data file is a mistake worth naming.
+    bad = [label for label in raw if isinstance(label, bool) or not isinstance(label, int | str)]
+    if bad:
+        raise InterpError(
+            f"labels must be the integers 0/1 or strings, got {bad[0]!r}",
+            fix="write labels as 0 and 1, or as two names",
+        )
+    ints = [label for label in raw if isinstance(label, int)]
+    strings = [label for label in raw if isinstance(label, str)]
+    if ints and strings:
+        raise InterpError(
+            "labels mix integers and strings", fix="use 0/1 everywhere or two names everywhere"
+        )
+    return ints, strings
+
+
+def check_fold_sizes(labels: Tensor, folds: int) -> None:
+    """Each class needs a prompt in every test fold; say so before capturing anything."""
+    for cls in (0, 1):
+        count = int((labels == cls).sum())
+        if count < folds:
+            raise InterpError(
+                f"{count} prompts of class {cls} cannot fill {folds} folds",
+                fix=f"use --folds {max(2, count)} or fewer, or add prompts of class {cls}",
+            )
+
+
+def check_out_dir(out: str | Path | None) -> None:
+    """Refuse an output directory that exists and is not empty (the run would not replace it)."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InterpError(
+            f"{path} already exists and is not an empty directory",
+            fix="choose a new --out or delete the old run",
+        )
+
+
+# ---- capture and sweep ---------------------------------------------------------------------------
+
+
+def capture_layers(
+    model: Model,
+    items: Sequence[Item],
+    settings: SweepSettings,
+    progress: bool = False,
+) -> LayerRows:
+    """Every layer's activations at the selected tokens of every item, in one pass over the data."""
+    got = capture(
+        model,
+        items,
+        settings.hook_kind,
+        positions=settings.positions,  # type: ignore[arg-type]
+        reduce="keep",
+        batch_size=settings.batch_size,
+        progress=progress,
+    )
+    assert got.prompt_index is not None
+    index = got.prompt_index.long()
+    empty = sorted(set(range(len(items))) - set(index.unique().tolist()))
+    if empty:
+        raise InterpError(
+            f"{len(empty)} items have no tokens at positions {settings.positions!r} "
+            f"(first: {items[empty[0]].prompt[:40]!r})",
+            fix="give every item a non-empty response, or use --positions all",
+        )
+    return LayerRows(got.hooks, got.activations, index)
+
+
+def sweep_layers(data: LayerRows, labels: Tensor, settings: SweepSettings) -> dict[str, Any]:
+    """The per-layer table and the best layer judged against the null of the best layer."""
+    table, nulls = [], []
+    for layer, hook in enumerate(data.hooks):
+        entry, null = sweep_one_layer(data.rows[hook], labels, data.prompt_index, settings)
+        table.append({"layer": layer, "hook": hook, **entry})
+        nulls.append(null)
+    return {"layers": table, "best": best_layer(table, torch.stack(nulls))}
+
+
+def sweep_one_layer(
+    rows: Float[Tensor, "rows d_model"],
+    labels: Tensor,
+    groups: Tensor,
+    s: SweepSettings,
+) -> tuple[dict[str, Any], Tensor]:
+    """One layer's row of the table, and the logistic probe's permutation null (n_perm,)."""
+    entry: dict[str, Any] = {"n_rows": int(rows.shape[0])}
+    null_logistic = torch.empty(0)
+    for method in METHODS:
+        prefix = "" if method == "logistic" else "mass_mean_"
+        cv = cross_validate(
+            rows, labels, groups, folds=s.folds, method=method, C=s.C, seed=s.seed, n_boot=s.n_boot
+        )
+        null = permutation_null(
+            rows, labels, groups, n=s.n_perm, folds=s.folds, method=method, C=s.C, seed=s.seed
+        )
+        entry |= {f"{prefix}{k}": v for k, v in _with_null(cv.auroc.as_dict("auroc"), null).items()}
+        if method == "logistic":
+            entry["fold_auroc"] = list(cv.fold_auroc)
+            null_logistic = null
+    norm = norm_auroc(rows, labels, groups, n_boot=s.n_boot, seed=s.seed)
+    entry |= norm.as_dict("norm_auroc")
+    # The norm's sign is arbitrary (its one-feature probe may flip it), so a probe must beat both.
+    entry["norm_auroc_folded"] = max(norm.value, 1 - norm.value)
+    entry["beats_null"] = entry["auroc_low"] > entry["null_p95"]
+    entry["beats_norm"] = entry["auroc_low"] > entry["norm_auroc_folded"]
+    return entry, null_logistic
+
+
+def _with_null(interval: dict[str, float], null: Tensor) -> dict[str, float]:
+    """An AUROC interval with its permutation null: mean, 5th and 95th percentile, p-value."""
+    observed = interval["auroc"]
+    return {
+        **interval,
+        "null_mean": float(null.mean()),
+        "null_p05": float(null.quantile(0.05)),
+        "null_p95": float(null.quantile(0.95)),
+        # One-sided, counting the observed labelling as one of the permutations.
+        "p_value": _p_value(null, observed),
+    }
+
+
+def _p_value(null: Tensor, observed: float) -> float:
+    """One-sided permutation p-value, `(1 + #{null >= observed}) / (n + 1)`."""
+    return (1 + int((null >= observed).sum())) / (null.numel() + 1)
+
+
+def best_layer(
+    table: list[dict[str, Any]], nulls: Float[Tensor, "layers n_perm"]
+) -> dict[str, Any]:
+    """The layer with the highest logistic AUROC, against the null of a maximum over layers.
+
+    Permutation i shuffles the labels the same way at every layer (one seed per permutation), so
+    `nulls.max(0)` is what choosing the best of the layers would give under no signal.
+    """
+    best = max(table, key=lambda row: row["auroc"])
+    null_max = nulls.max(dim=0).values
+    return {
+        "layer": best["layer"],
+        "hook": best["hook"],
+        "auroc": best["auroc"],
+        "auroc_low": best["auroc_low"],
+        "auroc_high": best["auroc_high"],
+        "null_max_mean": float(null_max.mean()),
+        "null_max_p95": float(null_max.quantile(0.95)),
+        "p_value_family": _p_value(null_max, best["auroc"]),
+        "mass_mean_auroc": best["mass_mean_auroc"],
+        "norm_auroc": best["norm_auroc"],
+        "norm_auroc_folded": best["norm_auroc_folded"],
+        "beats_null": best["auroc_low"] > float(null_max.quantile(0.95)),
+        "beats_norm": best["beats_norm"],
+    }
+
+
+def describe_data(model: Model, data: LabelledItems, settings: SweepSettings) -> dict[str, Any]:
+    """The config.json record: model, data and settings."""
+    from dataclasses import asdict
+
+    from interp.store.provenance import dataset_hash
+
+    return {
+        "model": model.spec,
+        "model_config_hash": model.config_hash(),
+        "n_layers": model.n_layers,
+        "d_model": model.d_model,
+        "n_prompts": len(data.items),
+        "n_positive": int((data.labels == 1).sum()),
+        "n_negative": int((data.labels == 0).sum()),
+        "label_names": {"0": data.names[0], "1": data.names[1]},
+        "dataset_hash": dataset_hash(item.to_json() for item in data.items),
+        **asdict(settings),
+    }
+
+
+def run_probe_sweep(
+    model: Model,
+    items_with_labels: Iterable[Item | dict],
+    hook_kind: str = "resid_post",
+    positions: str = "all",
+    C: float = 0.1,
+    folds: int = 5,
+    out: str | Path | None = None,
+    seed: int = 0,
+    *,
+    n_perm: int = 50,
+    n_boot: int = 1000,
+    batch_size: int = 8,
+    label_names: tuple[str, str] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Sweep every layer; returns {"config", "layers" (the table), "best"}; with `out`, a run dir.
+
+    Labels are 0/1 or two strings (see `binary_labels`; `label_names` names integer classes).
+
+    >>> items = [{"prompt": "She laughed.", "label": 1}, {"prompt": "He cried.", "label": 0}]  # ...
+    >>> m = run_probe_sweep(model, items, positions="all", out="runs/probe")   # doctest: +SKIP
+    >>> m["best"]["layer"], m["best"]["auroc"], m["best"]["null_max_p95"]      # doctest: +SKIP
+    """
+    settings = SweepSettings(hook_kind, positions, C, folds, seed, n_perm, n_boot, batch_size)
+    settings.check()
+    data = binary_labels(items_with_labels, label_names)
+    check_fold_sizes(data.labels, folds)
+    check_out_dir(out)
+    rows = capture_layers(model, data.items, settings, progress)
+    metrics = {
+        "config": describe_data(model, data, settings),
+        **sweep_layers(rows, data.labels, settings),
+    }
+    if out is not None:
+        write_run(Path(out), metrics)
+    return metrics
+
+
+# ---- the run directory ---------------------------------------------------------------------------
+
+
+def write_run(out: Path, metrics: dict[str, Any]) -> Path:
+    """config.json, metrics.json, report.md and the figure, appearing together or not at all."""
+    from interp.reports.probe_figures import auroc_by_layer
+    from interp.store.atomic import atomic_directory, atomic_write_json, atomic_write_text
+
+    with atomic_directory(out) as tmp:
+        atomic_write_json(tmp / "config.json", metrics["config"])
+        atomic_write_json(tmp / "metrics.json", metrics)
+        auroc_by_layer(
+            tmp / "figures" / "probe_auroc_by_layer.png",
+            metrics["layers"],
+            title=f"probe AUROC by layer ({metrics['config']['hook_kind']}, "
+            f"{metrics['config']['positions']} tokens)",
+        )
+        atomic_write_text(tmp / "report.md", report(metrics))
+    return out
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """The per-layer table as Markdown: each AUROC beside the control it must beat."""
+    lines = [
+        "| layer | logistic AUROC [95% CI] | null p95 (p) | mass-mean AUROC [95% CI] | null p95 (p) "
+        "| norm AUROC [95% CI] | beats null / norm |",
+        "| ---: | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in metrics["layers"]:
+        lines.append(
+            f"| {r['layer']} | {r['auroc']:.3f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}] "
+            f"| {r['null_p95']:.3f} ({r['p_value']:.3f}) "
+            f"| {r['mass_mean_auroc']:.3f} [{r['mass_mean_auroc_low']:.3f}, "
+            f"{r['mass_mean_auroc_high']:.3f}] "
+            f"| {r['mass_mean_null_p95']:.3f} ({r['mass_mean_p_value']:.3f}) "
+            f"| {r['norm_auroc']:.3f} [{r['norm_auroc_low']:.3f}, {r['norm_auroc_high']:.3f}] "
+            f"| {'yes' if r['beats_null'] else 'no'} / {'yes' if r['beats_norm'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def report(metrics: dict[str, Any]) -> str:
+    """report.md: what was measured, the table, the best layer against its family-wise null."""
+    c, b = metrics["config"], metrics["best"]
+    verdict = "lies above" if b["beats_null"] else "does not clear"
+    return f"""# Linear probe sweep
+
+Model `{c["model"]}`, hook `{c["hook_kind"]}` at every layer, {c["positions"]} tokens;
+{c["n_prompts"]} prompts ({c["n_positive"]} labelled `{c["label_names"]["1"]}` = 1,
+{c["n_negative"]} labelled `{c["label_names"]["0"]}` = 0). Logistic probe on standardized features
+(C = {c["C"]}, no intercept) beside the difference-of-class-means baseline; {c["folds"]}-fold
+cross-validation split by prompt; a response scores the mean of its token scores; AUROC over
+responses with a {c["n_boot"]}-resample bootstrap interval over prompts. Controls: the whole
+cross-validation rerun with shuffled labels ({c["n_perm"]} permutations; 95th percentile and
+one-sided p-value) and the AUROC of the activation norm alone (a probe must beat max(a, 1 - a)).
+
+{format_table(metrics)}
+
+**Best layer {b["layer"]}** (`{b["hook"]}`): logistic AUROC {b["auroc"]:.3f}
+(95% CI {b["auroc_low"]:.3f} to {b["auroc_high"]:.3f}); its interval {verdict} the 95th
+percentile of the best-of-{len(metrics["layers"])}-layers null, {b["null_max_p95"]:.3f}
+(family-wise p = {b["p_value_family"]:.3f}). Mass-mean baseline {b["mass_mean_auroc"]:.3f};
+activation norm alone {b["norm_auroc"]:.3f} (folded {b["norm_auroc_folded"]:.3f}).
+
+The bootstrap interval holds the out-of-fold scores fixed, so it leaves out how the probe varies
+with its training folds; the permutation null includes that, which is why both are reported.
+
+![AUROC by layer](figures/probe_auroc_by_layer.png)
+
+```json
+{json.dumps(b, indent=2)}
+```
+"""
