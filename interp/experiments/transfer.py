@@ -45,13 +45,19 @@ class Split:
 
 
 def load_split(config: TransferConfig) -> Split:
+    from interp.organisms.tasks import AddTask, resolve_task
     from interp.organisms.tasks import generate as generate_items
 
+    task = (
+        AddTask(config.n_operands, config.digits)
+        if config.skill == "add"
+        else resolve_task(config.skill)
+    )
     n_fit = max(config.n_values)
     train = generate_items(
-        config.skill, n_fit + config.n_select, seed=config.seed, split="train", unique=True
+        task, n_fit + config.n_select, seed=config.seed, split="train", unique=True
     )
-    test = generate_items(config.skill, config.n_test, seed=config.seed, split="test", unique=True)
+    test = generate_items(task, config.n_test, seed=config.seed, split="test", unique=True)
     return Split(train[:n_fit], train[n_fit:], test)
 
 

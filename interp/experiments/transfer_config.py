@@ -23,6 +23,8 @@ class TransferConfig:
     contrast: str = "prompt"
     source_unlocked: str | None = None
     skill: str = "add"
+    n_operands: int = 4  # for skill "add": the organism zoo's family is trained on 4 operands
+    digits: int = 2
     locked_preamble: str = ""
     unlocked_preamble: str = "Show steps.\n"
     method: str = (
