@@ -169,9 +169,9 @@ def test_demo_writes_a_run_directory(tmp_path, capsys):
         "config.json",
         "metrics.json",
         "report.md",
-        "figures/direction_norms.png",
+        "figures/accuracy_vs_alpha.png",
         "figures/controls.png",
-        "directions.safetensors",
+        "maps.safetensors",
     ]:
         assert (tmp_path / "run" / name).is_file(), name
-    assert metrics["random_control_shift_p95"] > 0
+    assert metrics["gain_ci95"][0] > 0 and metrics["gain"] > metrics["random_control_gain_p95"]
