@@ -32,7 +32,7 @@ def register(commands) -> None:
     ext.add_argument("--out", required=True, help="direction set file to write (.safetensors)")
     ext.add_argument(
         "--method",
-        choices=("mean_difference", "pca_of_differences", "class_mean_difference"),
+        choices=("mean_difference", "pca_of_differences", "class_mean_difference", "probe_weights"),
         default="mean_difference",
     )
     ext.add_argument("--hook", default="resid_post", help="hook kind read at every layer")
@@ -94,7 +94,7 @@ def run_extract(args: argparse.Namespace) -> int:
     from interp.store.provenance import dataset_hash
 
     positive, negative = read_items(args.positive), read_items(args.negative)
-    if args.method != "class_mean_difference" and len(positive) != len(negative):
+    if args.method in ("mean_difference", "pca_of_differences") and len(positive) != len(negative):
         raise InterpError(
             f"{args.method} pairs items, but --positive has {len(positive)} and --negative {len(negative)}",
             fix="give files of equal length, or use --method class_mean_difference",

@@ -82,10 +82,28 @@ def class_mean_difference(
     return (pos.mean(dim=0) - neg.mean(dim=0)).to(_out_dtype(positive))
 
 
+def probe_weights(
+    positive: Float[Tensor, "n_pos d_model"], negative: Float[Tensor, "n_neg d_model"]
+) -> Float[Tensor, " d_model"]:
+    """The weight of a logistic-regression probe (standardized features, L2 with C = 0.1, no
+    intercept), carried back to raw activation space: the direction the probe reads.
+
+    The scale is the probe's, not the activations'; normalise before steering with it.
+    """
+    from interp.probes.probe import fit_logistic_probe
+
+    pos, neg = _checked(positive, negative, "probe_weights")
+    rows = torch.cat([pos, neg]).double()
+    labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])
+    weight, _ = fit_logistic_probe(rows, labels).effective_weight()
+    return weight.to(_out_dtype(positive))
+
+
 AGGREGATORS: dict[str, Aggregator] = {
     "mean_difference": mean_difference,
     "pca_of_differences": pca_of_differences,
     "class_mean_difference": class_mean_difference,
+    "probe_weights": probe_weights,
 }
 
 # Methods whose rows must pair up item by item (the builder counts items accordingly).

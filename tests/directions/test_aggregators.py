@@ -103,3 +103,17 @@ def test_every_aggregator_refuses_mismatched_widths_and_bad_shapes(fn):
 def test_pca_needs_two_pairs():
     with pytest.raises(InterpError, match="at least 2 pairs"):
         pca_of_differences(torch.randn(1, D), torch.randn(1, D))
+
+
+def test_probe_weights_recover_a_planted_direction():
+    from interp.directions.aggregators import probe_weights
+
+    generator = torch.Generator().manual_seed(7)
+    d = 24
+    planted = torch.randn(d, generator=generator)
+    planted = planted / planted.norm()
+    noise = lambda n: torch.randn(n, d, generator=generator)  # noqa: E731
+    positive = noise(3000) + 1.5 * planted
+    negative = noise(3000) - 1.5 * planted
+    found = probe_weights(positive, negative)
+    assert torch.nn.functional.cosine_similarity(found.double(), planted.double(), dim=0) > 0.99
