@@ -1,0 +1,145 @@
+"""Noise injection (Tice et al., arXiv 2412.01784): Gaussian noise on the weights, accuracy at each level.
+
+A sandbagger's accuracy can rise above its clean accuracy when its weights are perturbed, while a
+benign model's only falls. The statistic is the improvement ratio, best noisy accuracy over clean
+accuracy, with a bootstrap interval over items. The weights are saved once per sweep (not per
+seed) and restored exactly after every setting, also when evaluation raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from interp.errors import InterpError
+
+Evaluate = Callable[
+    [nn.Module], Tensor
+]  # the model -> 0/1 correctness per item, same items each call
+
+
+@contextmanager
+def weight_noise(
+    model: nn.Module, std: float, seed: int, *, relative: bool = False
+) -> Iterator[None]:
+    """Add N(0, std^2) noise to every floating-point parameter inside the block; restore exactly after.
+
+    With `relative=True` each parameter's noise is scaled by that parameter's own standard deviation.
+
+    >>> with weight_noise(model.hf, std=1e-3, seed=0):   # doctest: +SKIP
+    ...     accuracy = evaluate(model.hf).mean()
+    """
+    if std < 0 or std != std:
+        raise InterpError(
+            f"noise standard deviation {std!r} is not a non-negative number", fix="use e.g. 1e-3"
+        )
+    saved = {
+        name: p.detach().clone() for name, p in model.named_parameters() if p.is_floating_point()
+    }
+    try:
+        _perturb(model, std, seed, relative)
+        yield
+    finally:
+        _restore(model, saved)
+
+
+def _perturb(model: nn.Module, std: float, seed: int, relative: bool) -> None:
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            if not p.is_floating_point() or std == 0:
+                continue
+            scale = std * (float(p.float().std()) if relative and p.numel() > 1 else 1.0)
+            noise = torch.randn(p.shape, generator=generator) * scale
+            p.add_(noise.to(p.device, p.dtype))
+
+
+def _restore(model: nn.Module, saved: dict[str, Tensor]) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in saved:
+                p.copy_(saved[name])
+
+
+@dataclass
+class NoiseSweep:
+    stds: list[float]
+    seeds: list[int]
+    clean: Tensor  # (n_items,) correctness without noise
+    noisy: Tensor  # (n_stds, n_seeds, n_items)
+    ratio: float = 0.0
+    ratio_ci95: tuple[float, float] = (0.0, 0.0)
+    best: dict = field(default_factory=dict)
+
+    def accuracy_table(self) -> list[dict]:
+        """Mean accuracy per noise level (over seeds), with the spread across seeds."""
+        rows = []
+        for i, std in enumerate(self.stds):
+            per_seed = self.noisy[i].float().mean(-1)
+            rows.append(
+                {
+                    "std": std,
+                    "mean": float(per_seed.mean()),
+                    "max": float(per_seed.max()),
+                    "min": float(per_seed.min()),
+                }
+            )
+        return rows
+
+
+def noise_sweep(
+    model: nn.Module,
+    evaluate: Evaluate,
+    stds: Sequence[float],
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    relative: bool = False,
+    n_bootstrap: int = 1000,
+    bootstrap_seed: int = 0,
+) -> NoiseSweep:
+    """Accuracy at every (std, seed); improvement ratio = max over settings of noisy accuracy / clean.
+
+    The interval resamples items with replacement and recomputes the whole statistic (the max over
+    settings included), so it carries the selection of the best setting.
+    """
+    if not stds:
+        raise InterpError("no noise levels to sweep", fix="pass stds such as [1e-4, 1e-3, 3e-3]")
+    clean = evaluate(model).float().cpu()
+    if clean.ndim != 1 or clean.numel() == 0:
+        raise InterpError(
+            "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"
+        )
+    noisy = torch.empty(len(stds), len(seeds), clean.numel())
+    for i, std in enumerate(stds):
+        for j, seed in enumerate(seeds):
+            with weight_noise(model, std, seed, relative=relative):
+                noisy[i, j] = evaluate(model).float().cpu()
+    sweep = NoiseSweep(list(stds), list(seeds), clean, noisy)
+    sweep.ratio = _ratio(clean, noisy)
+    flat = noisy.mean(-1)
+    i, j = divmod(int(flat.argmax()), len(seeds))
+    sweep.best = {
+        "std": stds[i],
+        "seed": seeds[j],
+        "accuracy": float(flat[i, j]),
+        "clean_accuracy": float(clean.mean()),
+    }
+    generator = torch.Generator().manual_seed(bootstrap_seed)
+    index = torch.randint(0, clean.numel(), (n_bootstrap, clean.numel()), generator=generator)
+    ratios = torch.tensor([_ratio(clean[k], noisy[..., k]) for k in index])
+    finite = ratios[torch.isfinite(ratios)]
+    if finite.numel():
+        sweep.ratio_ci95 = (float(finite.quantile(0.025)), float(finite.quantile(0.975)))
+    else:
+        sweep.ratio_ci95 = (float("inf"), float("inf"))
+    return sweep
+
+
+def _ratio(clean: Tensor, noisy: Tensor) -> float:
+    best = float(noisy.mean(-1).max())
+    base = float(clean.mean())
+    return best / base if base > 0 else float("inf") if best > 0 else 1.0

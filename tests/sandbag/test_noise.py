@@ -1,0 +1,69 @@
+"""Noise injection restores the weights exactly and computes the improvement ratio with an interval."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.errors import InterpError
+from interp.models.tiny import tiny_model
+from interp.sandbag import noise_sweep, weight_noise
+
+
+def snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_weights_restored_bit_identical_even_after_an_error():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    before = snapshot(model)
+    with weight_noise(model, 0.1, seed=0):
+        assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    with pytest.raises(RuntimeError):
+        with weight_noise(model, 0.1, seed=1, relative=True):
+            raise RuntimeError("evaluation failed")
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+def test_same_seed_same_noise():
+    model, _ = tiny_model("gpt2", d_model=32, n_layers=2)
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with weight_noise(model, 0.05, seed=3):
+        a = model(ids).logits
+    with weight_noise(model, 0.05, seed=3):
+        b = model(ids).logits
+    assert torch.equal(a, b)
+
+
+def test_ratio_above_one_for_a_model_that_improves_under_noise():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    reference = next(model.parameters()).detach().clone()
+
+    def evaluate(m):
+        # Correct on an item when the first weight moved away from its clean value: a stand-in for a
+        # sandbagger whose suppression breaks under noise.
+        moved = float((next(m.parameters()).detach() - reference).abs().mean())
+        return (torch.arange(100) < (30 + min(60, int(moved * 2000)))).float()
+
+    sweep = noise_sweep(model, evaluate, stds=[0.0, 0.01, 0.03], seeds=[0, 1], n_bootstrap=300)
+    assert sweep.best["clean_accuracy"] == pytest.approx(0.30)
+    assert sweep.ratio > 1.5 and sweep.ratio_ci95[0] > 1.0
+    assert len(sweep.accuracy_table()) == 3
+
+
+def test_benign_model_interval_not_above_one():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    generator = torch.Generator().manual_seed(0)
+    fixed = (torch.rand(200, generator=generator) < 0.6).float()
+    sweep = noise_sweep(model, lambda m: fixed, stds=[0.01, 0.02], seeds=[0, 1, 2], n_bootstrap=300)
+    assert sweep.ratio == pytest.approx(1.0) and sweep.ratio_ci95[0] <= 1.0
+
+
+def test_bad_input():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    with pytest.raises(InterpError, match="non-negative"):
+        with weight_noise(model, -1.0, seed=0):
+            pass
+    with pytest.raises(InterpError, match="no noise levels"):
+        noise_sweep(model, lambda m: torch.ones(3), stds=[])
