@@ -9,35 +9,13 @@ Rows are appended to benchmarks/results.csv (or --csv PATH); `python benchmarks/
 them. Works from a plain checkout without interp installed: see `load_bench`.
 """
 
-import importlib
-import importlib.util
-import os
 import sys
 from pathlib import Path
-from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared loader beside these scripts
+from _kernels import load_bench  # noqa: E402
 
 OPS = ["steer_update"]
-
-
-def load_bench() -> ModuleType:
-    """`interp.kernels.bench` when interp is installed; else the checkout's `kernels/` folder,
-    loaded by path under a private package name (its modules import each other relatively).
-    INTERP_BENCH_FROM_PATH=1 forces the second way."""
-    if not os.environ.get("INTERP_BENCH_FROM_PATH"):
-        try:
-            return importlib.import_module("interp.kernels.bench")
-        except ImportError:
-            pass
-    name, folder = "_interp_kernels", Path(__file__).resolve().parents[1] / "kernels"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
-        )
-        assert spec is not None and spec.loader is not None
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[name] = package
-        spec.loader.exec_module(package)
-    return importlib.import_module(f"{name}.bench")
 
 
 def main(argv: list[str] | None = None) -> int:
