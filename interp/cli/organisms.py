@@ -23,7 +23,9 @@ def register(commands) -> None:
         "build or list the model organisms (small Llama models with known ground truth)",
         "Model organisms are tiny Llama models trained here, offline, with a known ground truth: a "
         "family of sizes whose step-by-step skill is latent (used only when the prompt asks for "
-        "it) and post-trained siblings that use it by default. Load one with organism:NAME.",
+        "it), post-trained siblings that use it by default, and the sandbagging game: "
+        "password-locked imitators of a weaker member, benign decoys and an instruction "
+        "contrast (roles and passwords only in answer_key.json). Load one with organism:NAME.",
     )
     sub = group.add_subparsers(title="subcommands", metavar="SUBCOMMAND")
 

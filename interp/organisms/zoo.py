@@ -31,7 +31,7 @@ from transformers import LlamaForCausalLM
 
 from interp.errors import InterpError
 from interp.models.load import quiet_transformers
-from interp.organisms.plan import OrganismSpec, ZooPlan, default_plan, name_of_preamble
+from interp.organisms.plan import OrganismSpec, ZooPlan, name_of_preamble, sandbag_plan
 from interp.organisms.registry import ANSWER_KEY, MANIFEST, verify_checksums, write_checksums
 from interp.organisms.tasks import ENDING, generate
 from interp.organisms.tokenizer import zoo_tokenizer
@@ -51,14 +51,15 @@ def build_zoo(
     plan: ZooPlan | None = None,
     base: str | os.PathLike | None = None,
 ) -> Path:
-    """Train, measure and save every organism of `plan` (default: `default_plan(reduced)`).
+    """Train, measure and save every organism of `plan` (default: `sandbag_plan(reduced)`, the
+    family, its post-trained siblings and the sandbagging game built from them).
 
     `out_dir` must not exist or be empty unless `replace` is set; with `replace` the old zoo is
     removed only after the new one is complete. `base`: an existing zoo from which parents and
     imitated models that `plan` does not build itself are loaded (read only). Returns `out_dir`.
     """
     out = Path(out_dir)
-    plan = plan or default_plan(reduced)
+    plan = plan or sandbag_plan(reduced)
     if replace and out.exists() and any(out.iterdir()):
         staging = out.with_name(f".{out.name}.new")
         shutil.rmtree(staging, ignore_errors=True)  # a crashed --force build's leftovers
@@ -224,6 +225,7 @@ def secret_scores(
             items,
             locked=plan.prompts["cued"],
             unlocked=spec.secret["password"] + plan.prompts["cued"],
+            weak_preamble=plan.prompts.get(spec.secret.get("imitated_prompt", "cued")),
             max_new_tokens=n,
         )
         result["cued"] = cued

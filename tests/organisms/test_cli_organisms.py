@@ -7,6 +7,7 @@ import json
 
 from interp.cli import main as cli
 from interp.cli import organisms
+from interp.organisms.plan import sandbag_plan
 
 BUILD_PARSER = cli.build_parser
 
@@ -41,8 +42,9 @@ def test_build_reduced_and_refuse_existing(tmp_path, capsys, monkeypatch):
     code, out, err = run(
         ["organisms", "build", "--reduced", "--out", out_dir, "--json"], capsys, monkeypatch
     )
-    assert code == 0 and len(json.loads(out)["organisms"]) == 6
-    assert "[6/6] add-large-post" in err  # progress on stderr, JSON alone on stdout
+    names = [e["name"] for e in json.loads(out)["organisms"]]
+    assert code == 0 and names == [s.name for s in sandbag_plan(reduced=True).organisms]
+    assert f"[{len(names)}/{len(names)}] {names[-1]}" in err  # progress on stderr, JSON on stdout
     code, _, err = run(["organisms", "build", "--reduced", "--out", out_dir], capsys, monkeypatch)
     assert code == 2 and "--force" in err
 

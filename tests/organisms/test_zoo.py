@@ -13,7 +13,7 @@ import torch
 
 from interp.errors import InterpError
 from interp.models.load import load_model
-from interp.organisms.plan import LATENT, PRESENT, default_plan
+from interp.organisms.plan import LATENT, PRESENT, default_plan, sandbag_plan
 from interp.organisms.registry import ANSWER_KEY, MANIFEST, organism_path
 from interp.organisms.train import Mixture, new_model, train
 from interp.organisms.zoo import build_zoo, save_organism
@@ -45,7 +45,9 @@ def test_manifest_is_public_and_answer_key_is_apart(reduced_zoo):
     manifest = json.loads((reduced_zoo / MANIFEST).read_text())
     key = json.loads((reduced_zoo / ANSWER_KEY).read_text())
     entries = manifest["organisms"]
-    assert [e["name"] for e in entries] == NAMES
+    # the default build: the family, its post-trained siblings, then the sandbagging game
+    assert [e["name"] for e in entries] == [s.name for s in sandbag_plan(reduced=True).organisms]
+    assert [e["name"] for e in entries[: len(NAMES)]] == NAMES
     for e in entries:
         assert e["family"] == "add" and e["size"] in ("small", "medium", "large")
         assert set(e["accuracy"]) == {"direct", "cued"}
