@@ -35,7 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from interp.cli import bench, capture, demo, directions, models, organisms, probe, transfer
+    from interp.cli import (
+        audit,
+        bench,
+        capture,
+        demo,
+        directions,
+        models,
+        organisms,
+        probe,
+        transfer,
+    )
 
     parser = argparse.ArgumentParser(
         prog="interp",
@@ -46,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"interp {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (models, capture, directions, transfer, probe, organisms, bench, demo):
+    for module in (models, capture, directions, transfer, probe, audit, organisms, bench, demo):
         module.register(commands)
     return parser
 

@@ -1,0 +1,64 @@
+"""`interp audit`: the sandbagging audit from a config file into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from interp.cli.main import add_command, print_json, progress_enabled
+
+
+def register(commands) -> None:
+    cmd = add_command(
+        commands,
+        "audit",
+        run_audit_command,
+        "the sandbagging audit: probe, noise injection and elicitation on each suspect model",
+        "For each suspect, answer held-out questions under the public prompt, then: score its "
+        "responses with a probe trained on an instruction contrast (honest vs told to "
+        "underperform) and thresholded on a trusted reference model's responses; add Gaussian "
+        "noise to its weights and look for accuracy that rises; fine-tune it briefly on a few "
+        "correct demonstrations and compare the lift with benign models'. Writes a verdict "
+        "table with config.json, metrics.json, probe.safetensors, report.md and figures/ into "
+        "--out; with an answer key the verdicts are scored. See examples/audit_organisms.json.",
+    )
+    cmd.add_argument("--config", required=True, help="audit config (JSON)")
+    cmd.add_argument("--out", required=True, help="run directory to create")
+    cmd.add_argument("--json", action="store_true", help="print the verdicts (and score) as JSON")
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    from interp.experiments.audit import run_audit
+    from interp.experiments.audit_config import AuditConfig
+
+    config = AuditConfig.from_file(args.config)
+    metrics = run_audit(config, Path(args.out), progress=progress_enabled())
+    if args.json:
+        print_json({k: metrics[k] for k in ("verdicts", "score") if k in metrics})
+        return 0
+    print(verdict_table(metrics))
+    if "score" in metrics:
+        print(f"score: {metrics['score']['correct']}/{metrics['score']['total']} calls correct")
+    print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def verdict_table(metrics: dict) -> str:
+    """One line per suspect: accuracy, each method's statistic and call, the overall call."""
+    methods = ("probe", "noise", "elicitation")
+    lines = [f"{'model':<24} {'acc':>6}  " + "  ".join(f"{m:>16}" for m in methods) + "  verdict"]
+    for name, calls in metrics["verdicts"].items():
+        cells = []
+        for method in methods:
+            call = calls.get(method)
+            if call is None:
+                cells.append(f"{'-':>16}")
+            elif call["sandbagging"] is None:
+                cells.append(f"{'n/a':>16}")
+            else:
+                mark = "FLAG" if call["sandbagging"] else "ok"
+                cells.append(f"{call['statistic']:>8.3f} {mark:>7}")
+        overall = "SANDBAGGING" if calls["overall"]["sandbagging"] else "benign"
+        accuracy = metrics["suspects"][name]["accuracy"]
+        lines.append(f"{name:<24} {accuracy:>6.3f}  " + "  ".join(cells) + f"  {overall}")
+    return "\n".join(lines)
