@@ -165,13 +165,27 @@ def test_demo_writes_a_run_directory(tmp_path, capsys):
     code, out, _ = run(["demo", "--out", tmp_path / "run", "--json"], capsys)
     metrics = json.loads(out)
     assert code == 0
+    run_dir = tmp_path / "run"
     for name in [
-        "config.json",
-        "metrics.json",
         "report.md",
-        "figures/accuracy_vs_alpha.png",
-        "figures/controls.png",
-        "maps.safetensors",
+        "metrics.json",
+        "transfer/config.json",
+        "transfer/metrics.json",
+        "transfer/report.md",
+        "transfer/figures/accuracy_vs_alpha.png",
+        "transfer/figures/controls.png",
+        "transfer/maps.safetensors",
+        "audit/config.json",
+        "audit/metrics.json",
+        "audit/report.md",
+        "audit/probe.safetensors",
+        "audit/figures/noise_curves.png",
     ]:
-        assert (tmp_path / "run" / name).is_file(), name
-    assert metrics["gain_ci95"][0] > 0 and metrics["gain"] > metrics["random_control_gain_p95"]
+        assert (run_dir / name).is_file(), name
+    transfer = metrics["transfer"]
+    assert transfer["gain_ci95"][0] > 0 and transfer["gain"] > transfer["random_control_gain_p95"]
+    audit = metrics["audit"]
+    assert set(audit["verdicts"]) == set(audit["score"]["truth"]) and audit["score"]["total"] == 4
+    assert all("overall" in calls for calls in audit["verdicts"].values())
+    report = (run_dir / "report.md").read_text()
+    assert "transfer/report.md" in report and "audit/report.md" in report

@@ -1,4 +1,4 @@
-"""`interp demo`: the embedded default job, offline, on a CPU in under a minute."""
+"""`interp demo`: the embedded default job, offline, on a CPU in a couple of minutes."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ def register(commands) -> None:
         commands,
         "demo",
         run_demo_command,
-        "a small transfer study on the shipped organism zoo (no downloads); writes a run directory",
+        "a small transfer study and a small sandbagging audit on the shipped organism zoo "
+        "(no downloads); writes a run directory",
         "Carry the step-by-step direction of the medium organism into the large one (UNLOCK), choose "
-        "N, rank and alpha on training items, score once on held-out items beside random directions "
-        "of equal norm, and write config.json, metrics.json, report.md and figures/ into --out.",
+        "N, rank and alpha on training items and score once on held-out items beside random "
+        "directions of equal norm; then audit four organisms for sandbagging (probe, noise "
+        "injection, elicitation) and score the verdicts against the zoo's answer key. Writes "
+        "report.md, metrics.json, transfer/ and audit/ into --out.",
     )
     demo.add_argument("--out", default=None, help="run directory (default: runs/demo-<time>)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the items and the controls")
-    demo.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    demo.add_argument("--json", action="store_true", help="print the headline metrics as JSON")
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -29,13 +32,26 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     metrics = run_demo(out, seed=args.seed, progress=progress_enabled())
+    transfer, audit = metrics["transfer"], metrics["audit"]
     if args.json:
-        print_json({"out": str(out), **{k: v for k, v in metrics.items() if k != "grid"}})
-    else:
-        lo, hi = metrics["gain_ci95"]
-        print(
-            f"target accuracy {metrics['target_unsteered_accuracy']:.3f} -> {metrics['target_steered_accuracy']:.3f} "
-            f"(gain {metrics['gain']:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}; random directions p95 {metrics['random_control_gain_p95']:+.3f})"
+        print_json(
+            {
+                "out": str(out),
+                "transfer": {k: v for k, v in transfer.items() if k != "grid"},
+                "audit": {k: audit[k] for k in ("verdicts", "score") if k in audit},
+            }
         )
-        print(f"wrote {out}/report.md")
+        return 0
+    lo, hi = transfer["gain_ci95"]
+    print(
+        f"transfer: target accuracy {transfer['target_unsteered_accuracy']:.3f} -> "
+        f"{transfer['target_steered_accuracy']:.3f} (gain {transfer['gain']:+.3f}, 95% CI "
+        f"{lo:+.3f} to {hi:+.3f}; random directions p95 {transfer['random_control_gain_p95']:+.3f})"
+    )
+    from interp.cli.audit import verdict_table
+
+    print(verdict_table(audit))
+    if "score" in audit:
+        print(f"audit score: {audit['score']['correct']}/{audit['score']['total']} calls correct")
+    print(f"wrote {out}/report.md")
     return 0
