@@ -8,8 +8,9 @@
     probe.save("probe.safetensors")
 
 `logistic` solves the regression; `probe` holds the `LinearProbe` value object, its fitters and
-batched scoring; `metrics` computes AUROC and bootstrap intervals; `calibrate` sets the threshold on
-per-response control scores; `sweep` cross-validates by prompt and runs the controls.
+batched scoring (`score_many`, and `ProbeBank` to stack a bank once and score it many times);
+`metrics` computes AUROC and bootstrap intervals; `calibrate` sets the threshold on per-response
+control scores; `sweep` cross-validates by prompt and runs the controls.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from interp.probes.metrics import (
 )
 from interp.probes.probe import (
     LinearProbe,
+    ProbeBank,
     fit_logistic_probe,
     fit_mass_mean_probe,
     mean_per_prompt,
@@ -49,6 +51,7 @@ __all__ = [
     "Interval",
     "LinearProbe",
     "LogisticFit",
+    "ProbeBank",
     "Standardizer",
     "assign_folds",
     "auroc",

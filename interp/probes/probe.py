@@ -14,6 +14,8 @@ signature; both take token rows, one label per prompt and each row's prompt id:
     probe.save("probe.safetensors")
     probe = LinearProbe.load("probe.safetensors", model=model, hook=hook)   # refuses a mismatch
     scores = score_many(acts, [probe_a, probe_b])                  # (..., 2), one matmul
+    bank = ProbeBank(probes)                                       # stack once, score many times
+    scores = bank.score(acts)                                      # (..., k), no restacking
 
 Labels are indexed by prompt id (`labels[prompt_index[i]]` is row i's label), matching
 `capture(...).prompt_index`; without `prompt_index` every row is its own prompt.
@@ -488,24 +490,107 @@ def stack_probes(
     return V, bias
 
 
+class ProbeBank:
+    """Probes of one width stacked once, for scoring the same bank on many batches.
+
+    Holds `V` (d_model, k), every probe's raw-space weight `w_raw` as one column, and `bias` (k,),
+    both float64, built once with `stack_probes`; copies in float32 (float64 for float64 input) are
+    made on first use on each device and kept. `score` is `score_many` without the restacking:
+    the same `_project` call, so it reads the activations once for all k probes.
+
+    >>> bank = ProbeBank([LinearProbe(torch.ones(4), Standardizer.identity(4))] * 3)
+    >>> bank.score(torch.ones(2, 5, 4)).shape
+    torch.Size([2, 5, 3])
+    """
+
+    __slots__ = ("_bias", "_cache", "_probes", "_V")
+
+    def __init__(self, probes: Sequence[LinearProbe]) -> None:
+        probes = tuple(probes)
+        V, bias = stack_probes(probes)  # refuses no probes and mixed widths
+        self._probes = probes
+        self._V = V
+        self._bias = bias
+        self._cache: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+
+    @property
+    def probes(self) -> tuple[LinearProbe, ...]:
+        """The probes, in column order."""
+        return self._probes
+
+    @property
+    def V(self) -> Float[Tensor, "d_model k"]:
+        """The stacked raw-space weights (float64, where the probes' weights are); read-only."""
+        return self._V
+
+    @property
+    def bias(self) -> Float[Tensor, " k"]:
+        """The raw-space biases (float64, on the CPU); read-only."""
+        return self._bias
+
+    @property
+    def d_model(self) -> int:
+        return int(self._V.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self._V.shape[1])
+
+    def __len__(self) -> int:
+        return self.k
+
+    def weights(
+        self, device: torch.device | str, dtype: torch.dtype = torch.float32
+    ) -> tuple[Float[Tensor, "d_model k"], Float[Tensor, " k"]]:
+        """(V, bias) in `dtype` on `device`, made once per (device, dtype) and then reused."""
+        device = torch.device(device)
+        key = (device, dtype)
+        if key not in self._cache:
+            # Normal tensors even when first made under inference_mode, so that scoring later
+            # with autograd on can still use them. (`.to` returns V itself where nothing changes.)
+            with torch.inference_mode(False), torch.no_grad():
+                self._cache[key] = (
+                    self._V.to(device, dtype).contiguous(),
+                    self._bias.to(device, dtype).contiguous(),
+                )
+        return self._cache[key]
+
+    def score(self, acts: Float[Tensor, "*batch d_model"]) -> Float[Tensor, "*batch k"]:
+        """Every probe's score of every token: `acts @ V + bias`, shape (..., k).
+
+        float32 (from float32, float16 or bfloat16 input), float64 for float64 input (exact).
+        """
+        _check_width(acts, self.d_model)
+        exact = acts.dtype == torch.float64
+        V, bias = self.weights(acts.device, torch.float64 if exact else torch.float32)
+        return _project(acts, V, bias)
+
+    def __repr__(self) -> str:
+        hooks = sorted({p.hook for p in self._probes if p.hook is not None})
+        return f"ProbeBank(k={self.k}, d_model={self.d_model}, hooks={hooks})"
+
+
 def score_many(
-    acts: Float[Tensor, "*batch d_model"], probes: Sequence[LinearProbe]
+    acts: Float[Tensor, "*batch d_model"], probes: Sequence[LinearProbe] | ProbeBank
 ) -> Float[Tensor, "*batch k"]:
     """All probes' token scores at once: `acts @ V + bias` with V the (d_model, k) stack of w_raw.
 
     Standardization is folded into V and bias, so this reads `acts` once, as the projection
-    kernel does. Computes in float32 (float64 when `acts` is float64).
+    kernel does. Computes in float32 (float64 when `acts` is float64). `probes` is a list of
+    probes (stacked on every call) or a `ProbeBank` (stacked once, when it was built).
 
     >>> scores = score_many(acts, [probe_a, probe_b])   # (..., 2)   # doctest: +SKIP
     """
-    V, bias = stack_probes(probes)
-    d = V.shape[0]
+    bank = probes if isinstance(probes, ProbeBank) else ProbeBank(probes)
+    return bank.score(acts)
+
+
+def _check_width(acts: Tensor, d: int) -> None:
     if acts.shape[-1] != d:
         raise InterpError(
             f"activations are {acts.shape[-1]} wide but the probe expects d_model {d}",
             fix="score activations of the model (and hook) the probe was fitted on",
         )
-    return _project(acts, V, bias)
 
 
 def _project(
