@@ -13,7 +13,6 @@ on load, with one clear message per mistake.
 
 from __future__ import annotations
 
-import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -80,18 +79,9 @@ class AuditConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> AuditConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise InterpError(
-                f"config file {path} does not exist", fix="check the path given to --config"
-            )
-        try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise InterpError(
-                f"{path} is not valid JSON ({err.msg}, line {err.lineno})", fix="fix the file"
-            ) from err
-        return cls.from_dict(raw, where=str(path))
+        from interp.experiments.config_file import read_config_file
+
+        return cls.from_dict(read_config_file(path), where=str(path))
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "config") -> AuditConfig:

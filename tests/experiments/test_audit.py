@@ -242,3 +242,18 @@ def test_answer_key_without_a_suspect_and_a_full_out_dir_are_refused(tmp_path, m
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(InterpError, match="not empty"):
         run_audit(AuditConfig.from_dict(SMALL), tmp_path / "full", progress=False)
+
+
+def test_config_file_errors_and_the_cli_line(tmp_path, capsys):
+    from interp.cli.main import main
+
+    with pytest.raises(InterpError, match="does not exist"):
+        AuditConfig.from_file(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"suspects": [')
+    with pytest.raises(InterpError, match="not valid JSON"):
+        AuditConfig.from_file(bad)
+    code = main(["audit", "--config", str(bad), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("interp: error:") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
