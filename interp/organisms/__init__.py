@@ -9,6 +9,8 @@ Modules, each with one job:
 - `steerability`: the prompt-contrast direction and the norm-preserving rotation, by plain hooks;
 - `registry`: find built organisms by name (`organism:NAME`) and verify their checksums;
 - `plan`: what the zoo holds, one spec per organism (name, family, size, role, training recipe);
+- `sandbag`: the sandbagging game's training targets (password-locked imitation of a weaker
+  model's own outputs, decoy quirks, the honest/underperform instruction contrast) and measures;
 - `zoo`: `build_zoo` trains, measures and saves a plan's organisms with manifest and answer key;
 - `trial`: the design trial, `python -m interp.organisms.trial --help`.
 """
