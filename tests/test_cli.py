@@ -167,6 +167,7 @@ def test_demo_writes_a_run_directory(tmp_path, capsys):
     assert code == 0
     run_dir = tmp_path / "run"
     for name in [
+        "config.json",
         "report.md",
         "metrics.json",
         "transfer/config.json",

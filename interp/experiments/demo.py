@@ -1,6 +1,7 @@
 """`interp demo`: a small transfer study and a small sandbagging audit on the shipped organism zoo,
 offline, in a couple of minutes on a CPU.
 
+    runs/demo-*/config.json        both studies' configs (each also in its own folder)
     runs/demo-*/report.md          what was run and the headline numbers, linking the two below
     runs/demo-*/metrics.json       {"transfer": ..., "audit": ...}: each study's metrics
     runs/demo-*/transfer/          the UNLOCK study (its own config, metrics, report, figures)
@@ -66,8 +67,13 @@ def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]
 
     check_out_dir(out)
     with atomic_directory(out) as tmp:
-        transfer = run_transfer(replace(TRANSFER, seed=seed), tmp / "transfer", progress=progress)
-        audit = run_audit(replace(AUDIT, seed=seed), tmp / "audit", progress=progress)
+        transfer_config, audit_config = replace(TRANSFER, seed=seed), replace(AUDIT, seed=seed)
+        atomic_write_json(
+            tmp / "config.json",
+            {"transfer": transfer_config.to_dict(), "audit": audit_config.to_dict()},
+        )
+        transfer = run_transfer(transfer_config, tmp / "transfer", progress=progress)
+        audit = run_audit(audit_config, tmp / "audit", progress=progress)
         metrics = {"transfer": transfer, "audit": audit}
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_text(tmp / "report.md", summary(metrics))
