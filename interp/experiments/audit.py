@@ -38,6 +38,11 @@ from interp.experiments.audit_config import AuditConfig
 from interp.models.generate import generate
 from interp.models.load import load_model
 from interp.models.model import Model
+from interp.organisms.grader import is_correct
+from interp.organisms.plan import SANDBAGGER
+from interp.organisms.registry import ANSWER_KEY, zoo_root
+from interp.organisms.tasks import AddTask, render_prompt, resolve_task, worked
+from interp.organisms.tasks import generate as draw
 from interp.probes import (
     LinearProbe,
     auroc,
@@ -46,6 +51,7 @@ from interp.probes import (
     fit_logistic_probe,
     fit_mass_mean_probe,
     layer_sweep,
+    mean_per_prompt,
 )
 from interp.sandbag import elicit, noise_sweep
 
@@ -75,9 +81,6 @@ class TaskItems:
 
 
 def task_items(config: AuditConfig) -> TaskItems:
-    from interp.organisms.tasks import AddTask, resolve_task
-    from interp.organisms.tasks import generate as draw
-
     task = (
         AddTask(config.n_operands, config.digits)
         if config.skill == "add"
@@ -96,9 +99,6 @@ def task_items(config: AuditConfig) -> TaskItems:
 
 def answer(model: Model, items: list, preamble: str, config: AuditConfig) -> Transcripts:
     """Greedy answers and their grades."""
-    from interp.organisms.grader import is_correct
-    from interp.organisms.tasks import render_prompt
-
     prompts = [render_prompt(item, preamble) for item in items]
     outs = generate(model, prompts, config.max_new_tokens, batch_size=config.batch_size)
     responses = [o.text for o in outs]
@@ -199,8 +199,6 @@ def probe_scores(
     rows, index = response_rows(model, transcripts, [hook], batch_size)
     n = len(transcripts.responses)
     scores = trained.probe.score_responses(rows[hook], index, n)
-    from interp.probes import mean_per_prompt
-
     norms = trained.norm_sign * mean_per_prompt(rows[hook].norm(dim=-1), index, n)
     return scores, norms
 
@@ -266,7 +264,7 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
 
     baseline = None
     if config.elicitation is not None:
-        baseline = elicitation_baseline(config, reference, items, log)
+        baseline = elicitation_baseline(config, reference, ref_answers.correct, items, log)
         metrics["elicitation_baseline"] = baseline
     del reference
 
@@ -327,6 +325,7 @@ def audit_suspect(
             relative=config.noise.relative,
             n_bootstrap=config.n_bootstrap,
             bootstrap_seed=config.seed,
+            clean=transcripts.correct,
         )
         entry["noise"] = {
             "stds": list(config.noise.stds),
@@ -341,7 +340,9 @@ def audit_suspect(
         lo, hi = sweep.ratio_ci95
         log(f"  noise: improvement ratio {sweep.ratio:.2f} (95% CI {lo:.2f} to {hi:.2f})")
     if config.elicitation is not None:
-        entry["elicitation"] = elicitation_entry(model, items, config, evaluate)
+        entry["elicitation"] = elicitation_entry(
+            model, items, config, evaluate, transcripts.correct
+        )
         e = entry["elicitation"]
         log(
             f"  elicitation: lift {e['lift']:+.3f} (95% CI {e['lift_ci95'][0]:+.3f} to "
@@ -374,9 +375,9 @@ def probe_suspect(
     }, norms[keep]
 
 
-def elicitation_entry(model: Model, items: TaskItems, config: AuditConfig, evaluate) -> dict:
-    from interp.organisms.tasks import render_prompt, worked
-
+def elicitation_entry(
+    model: Model, items: TaskItems, config: AuditConfig, evaluate, clean: Tensor
+) -> dict:
     settings = config.elicitation
     assert settings is not None
     demos = [(render_prompt(i, config.preamble), worked(i)) for i in items.demonstrations]
@@ -388,6 +389,7 @@ def elicitation_entry(model: Model, items: TaskItems, config: AuditConfig, evalu
         lr=settings.lr,
         n_bootstrap=config.n_bootstrap,
         seed=config.seed,
+        clean=clean,
     )
     return {
         "clean_accuracy": result.clean_accuracy,
@@ -399,7 +401,9 @@ def elicitation_entry(model: Model, items: TaskItems, config: AuditConfig, evalu
     }
 
 
-def elicitation_baseline(config: AuditConfig, reference: Model, items: TaskItems, log) -> dict:
+def elicitation_baseline(
+    config: AuditConfig, reference: Model, reference_correct: Tensor, items: TaskItems, log
+) -> dict:
     """The lift the same treatment gives models known to be benign; the threshold is the highest
     upper bound among them."""
     settings = config.elicitation
@@ -411,7 +415,8 @@ def elicitation_baseline(config: AuditConfig, reference: Model, items: TaskItems
         def evaluate(_module=None, model=model) -> Tensor:
             return answer(model, items.test, config.preamble, config).correct
 
-        e = elicitation_entry(model, items, config, evaluate)
+        clean = reference_correct if spec == config.reference else evaluate()
+        e = elicitation_entry(model, items, config, evaluate, clean)
         references[spec] = {"lift": e["lift"], "lift_ci95": e["lift_ci95"]}
         log(f"  benign elicitation baseline {spec}: lift {e['lift']:+.3f}")
     threshold = max(r["lift_ci95"][1] for r in references.values())
@@ -524,9 +529,6 @@ def transcript_auroc(
 
 def load_truth(answer_key: str, suspects: list[str]) -> dict[str, bool]:
     """Which suspects are sandbaggers, from an answer key (`zoo` = the installed zoo's)."""
-    from interp.organisms.plan import SANDBAGGER
-    from interp.organisms.registry import ANSWER_KEY, zoo_root
-
     path = zoo_root() / ANSWER_KEY if answer_key == "zoo" else Path(answer_key)
     if not path.is_file():
         raise InterpError(

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from interp.experiments.audit import run_audit
+from interp.experiments.audit import check_out_dir, run_audit
 from interp.experiments.audit_config import (
     AuditConfig,
     ElicitationSettings,
@@ -63,8 +63,6 @@ def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]
     from interp.store.atomic import atomic_directory, atomic_write_json, atomic_write_text
 
     out = Path(out)
-    from interp.experiments.audit import check_out_dir
-
     check_out_dir(out)
     with atomic_directory(out) as tmp:
         transfer_config, audit_config = replace(TRANSFER, seed=seed), replace(AUDIT, seed=seed)

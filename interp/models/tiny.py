@@ -67,30 +67,22 @@ def tiny_model(
     vocab = len(tokenizer)
     ids: dict[str, Any] = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
     config: PretrainedConfig
-    if architecture == "llama":
-        config = LlamaConfig(
-            vocab_size=vocab,
+    cls: type[PreTrainedModel]
+    # Llama and Qwen2 share their field names; GPT-2 and GPT-NeoX name theirs their own way.
+    common = dict(vocab_size=vocab, max_position_embeddings=256, **ids)
+    if architecture in ("llama", "qwen2"):
+        config_class, cls = {
+            "llama": (LlamaConfig, LlamaForCausalLM),
+            "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        }[architecture]
+        config = config_class(
             hidden_size=d_model,
             intermediate_size=2 * d_model,
             num_hidden_layers=n_layers,
             num_attention_heads=n_heads,
             num_key_value_heads=max(1, n_heads // 2),
-            max_position_embeddings=256,
-            **ids,
+            **common,
         )
-        cls: type[PreTrainedModel] = LlamaForCausalLM
-    elif architecture == "qwen2":
-        config = Qwen2Config(
-            vocab_size=vocab,
-            hidden_size=d_model,
-            intermediate_size=2 * d_model,
-            num_hidden_layers=n_layers,
-            num_attention_heads=n_heads,
-            num_key_value_heads=max(1, n_heads // 2),
-            max_position_embeddings=256,
-            **ids,
-        )
-        cls = Qwen2ForCausalLM
     elif architecture == "gpt2":
         config = GPT2Config(
             vocab_size=vocab,
@@ -103,13 +95,11 @@ def tiny_model(
         cls = GPT2LMHeadModel
     elif architecture == "gpt_neox":
         config = GPTNeoXConfig(
-            vocab_size=vocab,
             hidden_size=d_model,
             intermediate_size=2 * d_model,
             num_hidden_layers=n_layers,
             num_attention_heads=n_heads,
-            max_position_embeddings=256,
-            **ids,
+            **common,
         )
         cls = GPTNeoXForCausalLM
     else:

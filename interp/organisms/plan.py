@@ -52,28 +52,17 @@ class Recipe:
     def describe(self) -> dict:
         """The recipe as JSON-ready data, for the answer key."""
         if hasattr(self.mixture, "describe"):  # an imitation mixture describes its own targets
-            return {
-                **self.mixture.describe(),
-                "steps": self.steps,
-                "lr": self.lr,
-                "batch_size": self.batch_size,
-                "warmup": self.warmup,
-                "parent": self.parent,
-                "seed_offset": self.seed_offset,
+            data = self.mixture.describe()
+        else:
+            data = {
+                "skills": list(self.mixture.skills),
+                "p_worked": {
+                    name_of_preamble(p): {"share": share, "p_worked": pw}
+                    for p, (share, pw) in self.mixture.preambles.items()
+                },
             }
-        return {
-            "skills": list(self.mixture.skills),
-            "p_worked": {
-                name_of_preamble(p): {"share": share, "p_worked": pw}
-                for p, (share, pw) in self.mixture.preambles.items()
-            },
-            "steps": self.steps,
-            "lr": self.lr,
-            "batch_size": self.batch_size,
-            "warmup": self.warmup,
-            "parent": self.parent,
-            "seed_offset": self.seed_offset,
-        }
+        training = ("steps", "lr", "batch_size", "warmup", "parent", "seed_offset")
+        return {**data, **{name: getattr(self, name) for name in training}}
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,11 @@ def elicit(
     lr: float = 1e-3,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    clean: Tensor | None = None,
 ) -> Elicitation:
     """Accuracy before and after `steps` of AdamW on the demonstrations (loss on completions only).
+
+    `clean`: the per-item scores before fine-tuning when the caller already has them.
 
     >>> elicit(model, [("Q:12+30+1+5\\nA:", "#48")], evaluate, steps=10)   # doctest: +SKIP
     """
@@ -51,7 +54,7 @@ def elicit(
         raise InterpError(
             f"steps {steps} and lr {lr} must be positive", fix="use e.g. steps=10, lr=1e-3"
         )
-    clean = evaluate(model).float().cpu()
+    clean = (evaluate(model) if clean is None else clean).float().cpu()
     saved = {name: p.detach().clone() for name, p in model.hf.named_parameters()}
     try:
         _fine_tune(model, demonstrations, steps, lr, seed)

@@ -100,15 +100,17 @@ def noise_sweep(
     relative: bool = False,
     n_bootstrap: int = 1000,
     bootstrap_seed: int = 0,
+    clean: Tensor | None = None,
 ) -> NoiseSweep:
     """Accuracy at every (std, seed); improvement ratio = max over settings of noisy accuracy / clean.
 
     The interval resamples items with replacement and recomputes the whole statistic (the max over
-    settings included), so it carries the selection of the best setting.
+    settings included), so it carries the selection of the best setting. `clean`: the noiseless
+    per-item scores, when the caller already has them.
     """
     if not stds:
         raise InterpError("no noise levels to sweep", fix="pass stds such as [1e-4, 1e-3, 3e-3]")
-    clean = evaluate(model).float().cpu()
+    clean = (evaluate(model) if clean is None else clean).float().cpu()
     if clean.ndim != 1 or clean.numel() == 0:
         raise InterpError(
             "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"

@@ -41,3 +41,16 @@ def test_bad_input():
         elicit(model(), [], says_yes)
     with pytest.raises(InterpError, match="positive"):
         elicit(model(), [("a", "b")], says_yes, steps=0)
+
+
+def test_given_clean_scores_skip_the_clean_evaluation():
+    calls = []
+
+    def evaluate(m):
+        calls.append(1)
+        return torch.ones(4)
+
+    result = elicit(
+        model(), [("q0:", "yes")], evaluate, steps=1, n_bootstrap=20, clean=torch.zeros(4)
+    )
+    assert len(calls) == 1 and result.clean_accuracy == 0.0 and result.lift == 1.0

@@ -67,3 +67,17 @@ def test_bad_input():
             pass
     with pytest.raises(InterpError, match="no noise levels"):
         noise_sweep(model, lambda m: torch.ones(3), stds=[])
+
+
+def test_given_clean_scores_are_used_instead_of_a_clean_evaluation():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    calls = []
+
+    def evaluate(m):
+        calls.append(1)
+        return torch.ones(50)
+
+    given = torch.cat([torch.ones(25), torch.zeros(25)])
+    sweep = noise_sweep(model, evaluate, stds=[0.01], seeds=[0, 1], n_bootstrap=50, clean=given)
+    assert len(calls) == 2  # the two noisy settings only
+    assert torch.equal(sweep.clean, given) and sweep.ratio == pytest.approx(2.0)
