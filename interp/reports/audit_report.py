@@ -220,8 +220,7 @@ def _score_line(score: Mapping[str, Any]) -> str:
 
 def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
     probe = _get(m, "probe") or {}
-    rows = [(name, _get(m, "suspects", name, "probe")) for name in suspect_names(m)]
-    rows = [(name, block) for name, block in rows if block]
+    rows = _method_blocks(m, "probe")
     if not probe and not rows:
         return ""
     out = ["## Probe"]
@@ -311,9 +310,14 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
     return "\n\n".join(out)
 
 
+def _method_blocks(m: Mapping[str, Any], method: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """(suspect, its results for `method`) for every suspect that has them, in table order."""
+    blocks = [(name, _get(m, "suspects", name, method)) for name in suspect_names(m)]
+    return [(name, block) for name, block in blocks if block]
+
+
 def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
-    rows = [(name, _get(m, "suspects", name, "noise")) for name in suspect_names(m)]
-    rows = [(name, block) for name, block in rows if block]
+    rows = _method_blocks(m, "noise")
     if not rows:
         return ""
     first = rows[0][1]
@@ -361,8 +365,7 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
 
 
 def _elicitation_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
-    rows = [(name, _get(m, "suspects", name, "elicitation")) for name in suspect_names(m)]
-    rows = [(name, block) for name, block in rows if block]
+    rows = _method_blocks(m, "elicitation")
     if not rows:
         return ""
     first = rows[0][1]
