@@ -49,7 +49,7 @@ AUDIT = AuditConfig(
         "organism:add-medium-m2",
         "organism:add-medium-m5",
     ],
-    reference="organism:add-medium-post",
+    reference="organism:add-medium-m4",
     probe=ProbeSettings(model="organism:add-medium-m4", n_items=60, fpr=0.05, n_control=100),
     noise=NoiseSettings(stds=[0.02, 0.04], seeds=[0, 1]),
     elicitation=ElicitationSettings(n_demonstrations=8, steps=20, lr=1e-4),

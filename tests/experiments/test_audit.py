@@ -15,7 +15,7 @@ from interp.experiments.audit_config import AuditConfig, ElicitationSettings
 # and a model of another width the probe cannot read.
 SMALL = {
     "suspects": ["organism:add-medium-m1", "organism:add-medium", "organism:add-small-post"],
-    "reference": "organism:add-medium-post",
+    "reference": "organism:add-medium-m4",
     "probe": {
         "model": "organism:add-medium-m4",
         "n_items": 16,
