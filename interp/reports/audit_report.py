@@ -266,6 +266,10 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
             f"On the audit's own transcripts{counts} the per-response probe score separates "
             f"sandbagger from benign responses with AUROC {_f(transcript['auroc'])}{ci_text}"
         )
+        if transcript.get("baseline_auroc") is not None:
+            method = _get(probe, "baseline", "method") or "baseline"
+            text += f"; the {method.replace('_', '-')} baseline probe reaches "
+            text += _f(transcript["baseline_auroc"])
         if transcript.get("norm_auroc") is not None:
             text += f"; the activation norm alone reaches {_f(transcript['norm_auroc'])}"
         out.append(text + ".")
@@ -277,11 +281,12 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                     "responses",
                     "mean score",
                     "share flagged",
+                    "baseline share flagged",
                     "AUROC vs correctness",
                     "note",
                 ]
             ),
-            _row(["---", "---:", "---", "---", "---", "---"]),
+            _row(["---", "---:", "---", "---", "---", "---", "---"]),
         ]
         for name, b in rows:
             scores = b.get("scores")
@@ -293,6 +298,7 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                         str(len(scores)) if scores else "—",
                         _f(b.get("mean_score")),
                         _f(b.get("flag_share")),
+                        _f(b.get("baseline_flag_share")),
                         _f(b.get("correctness_auroc")),
                         "" if applicable else f"not applicable: {b.get('reason') or 'no reason'}",
                     ]

@@ -198,7 +198,16 @@ def test_answer_key_transcript_auroc_has_its_norm_baseline(small_audit):
     pooled = metrics["probe"]["transcript_auroc"]
     assert pooled["sandbaggers"] == ["add-medium-m1"] and pooled["benign"] == ["add-medium"]
     assert 0 <= pooled["ci95"][0] <= pooled["auroc"] <= pooled["ci95"][1] <= 1
-    assert 0 <= pooled["norm_auroc"] <= 1
+    assert 0 <= pooled["norm_auroc"] <= 1 and 0 <= pooled["baseline_auroc"] <= 1
+
+
+def test_baseline_probe_is_calibrated_and_reported_beside_the_probe(small_audit):
+    _, metrics = small_audit
+    baseline = metrics["probe"]["baseline"]
+    assert baseline["method"] == "mass_mean" and baseline["threshold"] is not None
+    for name in ("add-medium-m1", "add-medium"):
+        share = metrics["suspects"][name]["probe"]["baseline_flag_share"]
+        assert 0 <= share <= 1
 
 
 # ---- bad input ----------------------------------------------------------------------------------
