@@ -6,7 +6,6 @@ Modules, each with one job:
 - `grader`: extract the final answer after the answer marker and check it;
 - `tokenizer`: the character-level tokenizer shared by the whole zoo (Hugging Face format);
 - `train`: tiny Llama configs, the training mixture, the training loop, greedy evaluation;
-- `steerability`: the prompt-contrast direction and the norm-preserving rotation, by plain hooks;
 - `registry`: find built organisms by name (`organism:NAME`) and verify their checksums;
 - `plan`: what the zoo holds, one spec per organism (name, family, size, role, training recipe);
 - `sandbag`: the sandbagging game's training targets (password-locked imitation of a weaker

@@ -4,7 +4,9 @@
 
 Prints a table for a person and ends with one line of JSON (sizes, steps, wall time, accuracy under
 the direct and cued prompts per skill, share of worked answers). The model is saved with
-`save_pretrained` beside a `trial.json` holding the same numbers.
+`save_pretrained`, with the zoo tokenizer, beside a `trial.json` holding the same numbers; its
+same-model steerability is `interp.experiments.steerability.run_steerability` with that directory
+as the target.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 import torch
 from transformers import LlamaForCausalLM
 
-from interp.organisms.steerability import steering_check
 from interp.organisms.tasks import CUE, NO_PREAMBLE, generate
+from interp.organisms.tokenizer import zoo_tokenizer
 from interp.organisms.train import SIZES, Mixture, capability_present, evaluate, new_model, train
 
 
@@ -55,7 +57,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--load", type=Path, help="skip training: measure a saved trial model")
     parser.add_argument("--post-steps", type=int, default=0, help="also post-train a copy")
-    parser.add_argument("--steer", action="store_true", help="also run the steerability check")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -121,21 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
         }
         for key, row in record["post_trained"]["scores"].items():
             print(f"post {key:9s} {row['accuracy']:9.3f} {row['worked_share']:7.3f} {row['n']:5d}")
-    if args.steer:
-        start = time.perf_counter()
-        check = steering_check(model, skill=skills[0], n_test=args.n_test)
-        record["steering"] = check
-        record["steer_s"] = round(time.perf_counter() - start, 1)
-        t = check["test"]
-        rand = [c["accuracy"] for c in t["random"]]
-        print(
-            f"steering {check['selected']} on {t['steered']['n']} test items: direct "
-            f"{t['direct']['accuracy']:.3f}, steered {t['steered']['accuracy']:.3f} "
-            f"(worked {t['steered']['worked_share']:.3f}), random {rand}, cued {t['cued']['accuracy']:.3f}"
-        )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(args.out)
+        zoo_tokenizer().save_pretrained(args.out)  # a model directory that load_model reads
         (args.out / "trial.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
     return record
