@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from interp.capture.batching import encode_item, make_batch
 from interp.capture.items import Item
 from interp.errors import InterpError
+from interp.models.kv_cache import cache_kwargs, returned_cache
 from interp.models.model import Model, positions_from_mask
 from interp.steer.context import StepMasks, step
 
@@ -126,10 +127,10 @@ def _step(model: Model, ids, mask, past, prompt_width: int, use_cache: bool):
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=past,
             use_cache=use_cache,
+            **cache_kwargs(model.hf, past),
         )
-    return output.logits, (output.past_key_values if use_cache else None)
+    return output.logits, (returned_cache(output) if use_cache else None)
 
 
 def _stop_ids(model: Model) -> set[int]:

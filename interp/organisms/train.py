@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from interp.models.kv_cache import cache_kwargs, returned_cache
 from interp.organisms.grader import is_correct, is_worked
 from interp.organisms.tasks import (
     CUE,
@@ -217,8 +218,8 @@ def greedy(
                 input_ids=nxt[:, None],
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=out.past_key_values,
                 use_cache=True,
+                **cache_kwargs(model, returned_cache(out)),
             )
         for row in generated.tolist():
             chars = []

@@ -1,0 +1,36 @@
+"""The key/value cache keyword of a Hugging Face causal LM, across transformers releases.
+
+transformers 5.x before 5.24 takes and returns the cache as `past_key_values`; later releases call
+it `cache` and warn on the old name (which they will drop). Callers pass and read it through these
+two functions so that generation works, quietly, on both.
+
+    >>> out = model.hf(input_ids=ids, use_cache=True)                       # doctest: +SKIP
+    >>> model.hf(input_ids=next_ids, **cache_kwargs(model.hf, returned_cache(out)), use_cache=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from typing import Any
+
+from torch import nn
+
+
+@cache
+def _cache_keyword(module_type: type) -> str:
+    parameters = inspect.signature(module_type.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def cache_kwargs(module: nn.Module, past: Any) -> dict[str, Any]:
+    """`{keyword: past}` for `module`'s forward, under the name its transformers release uses."""
+    return {_cache_keyword(type(module)): past}
+
+
+def returned_cache(output: Any) -> Any:
+    """The cache a forward returned (None when it returned none), without the deprecated alias."""
+    for key in ("cache", "past_key_values"):
+        if key in output.keys():
+            return output[key]
+    return None
