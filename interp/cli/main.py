@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         models,
         organisms,
         probe,
+        score,
         transfer,
     )
 
@@ -56,7 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"interp {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (models, capture, directions, transfer, probe, audit, organisms, bench, demo):
+    for module in (
+        models,
+        capture,
+        directions,
+        transfer,
+        probe,
+        score,
+        audit,
+        organisms,
+        bench,
+        demo,
+    ):
         module.register(commands)
     return parser
 
