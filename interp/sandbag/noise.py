@@ -24,11 +24,18 @@ Evaluate = Callable[
 
 @contextmanager
 def weight_noise(
-    model: nn.Module, std: float, seed: int, *, relative: bool = False
+    model: nn.Module,
+    std: float,
+    seed: int,
+    *,
+    relative: bool = False,
+    saved: dict[str, Tensor] | None = None,
 ) -> Iterator[None]:
     """Add N(0, std^2) noise to every floating-point parameter inside the block; restore exactly after.
 
     With `relative=True` each parameter's noise is scaled by that parameter's own standard deviation.
+    `saved`: the clean weights from `save_weights(model)`, for callers that perturb the same model
+    many times (a sweep saves once); without it the block saves its own copy.
 
     >>> with weight_noise(model.hf, std=1e-3, seed=0):   # doctest: +SKIP
     ...     accuracy = evaluate(model.hf).mean()
@@ -37,14 +44,22 @@ def weight_noise(
         raise InterpError(
             f"noise standard deviation {std!r} is not a non-negative number", fix="use e.g. 1e-3"
         )
-    saved = {
-        name: p.detach().clone() for name, p in model.named_parameters() if p.is_floating_point()
-    }
+    saved = save_weights(model) if saved is None else saved
     try:
         _perturb(model, std, seed, relative)
         yield
     finally:
         _restore(model, saved)
+
+
+def save_weights(model: nn.Module) -> dict[str, Tensor]:
+    """A copy of every floating-point parameter, in host memory: restoring from it is exact, and a
+    model on an accelerator does not hold its weights twice there."""
+    return {
+        name: p.detach().to("cpu", copy=True)
+        for name, p in model.named_parameters()
+        if p.is_floating_point()
+    }
 
 
 def _perturb(model: nn.Module, std: float, seed: int, relative: bool) -> None:
@@ -116,9 +131,10 @@ def noise_sweep(
             "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"
         )
     noisy = torch.empty(len(stds), len(seeds), clean.numel())
+    saved = save_weights(model)  # once: every setting restores from this copy
     for i, std in enumerate(stds):
         for j, seed in enumerate(seeds):
-            with weight_noise(model, std, seed, relative=relative):
+            with weight_noise(model, std, seed, relative=relative, saved=saved):
                 noisy[i, j] = evaluate(model).float().cpu()
     sweep = NoiseSweep(list(stds), list(seeds), clean, noisy)
     sweep.ratio = _ratio(clean, noisy)

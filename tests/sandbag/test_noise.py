@@ -26,6 +26,28 @@ def test_weights_restored_bit_identical_even_after_an_error():
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
 
 
+def test_a_sweep_saves_the_weights_once_and_restores_them_after_every_setting(monkeypatch):
+    import interp.sandbag.noise as noise
+
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    before = snapshot(model)
+    saves = []
+    original = noise.save_weights
+    monkeypatch.setattr(noise, "save_weights", lambda m: saves.append(1) or original(m))
+    seen = []
+
+    def evaluate(m):
+        seen.append(float(next(m.parameters()).detach().sum()))
+        return torch.ones(10)
+
+    noise_sweep(model, evaluate, stds=[0.01, 0.02], seeds=[0, 1, 2], clean=torch.ones(10))
+    assert len(saves) == 1 and len(seen) == 6
+    assert len(set(seen)) == 6  # every setting perturbed the clean weights, not the last setting's
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    with weight_noise(model, 0.01, seed=0):  # the same noise as the sweep's first setting
+        assert float(next(model.parameters()).detach().sum()) == seen[0]
+
+
 def test_same_seed_same_noise():
     model, _ = tiny_model("gpt2", d_model=32, n_layers=2)
     ids = torch.tensor([[1, 5, 6, 7]])
