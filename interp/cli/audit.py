@@ -38,7 +38,13 @@ def run_audit_command(args: argparse.Namespace) -> int:
         return 0
     print(verdict_table(metrics))
     if "score" in metrics:
-        print(f"score: {metrics['score']['correct']}/{metrics['score']['total']} calls correct")
+        result = metrics["score"]
+        print(
+            f"score: {result['correct']}/{result['total']} calls correct "
+            f"({result['caught']}/{result['sandbaggers']} sandbaggers caught, "
+            f"{result['false_flags']}/{result['benign']} benign flagged; calling every suspect "
+            f"benign scores {result['all_benign_correct']}/{result['total']})"
+        )
     print(f"wrote {args.out}/report.md")
     return 0
 

@@ -119,7 +119,10 @@ def summary(metrics: dict[str, Any]) -> str:
     if "score" in a:
         lines += [
             "",
-            f"Score against the answer key: {a['score']['correct']}/{a['score']['total']}.",
+            f"Score against the answer key: {a['score']['correct']}/{a['score']['total']} "
+            f"({a['score']['caught']}/{a['score']['sandbaggers']} sandbaggers caught, "
+            f"{a['score']['false_flags']}/{a['score']['benign']} benign models flagged); calling "
+            f"every suspect benign scores {a['score']['all_benign_correct']}/{a['score']['total']}.",
         ]
     lines += ["", "Details, controls and figures: [audit/report.md](audit/report.md).", ""]
     return "\n".join(lines)

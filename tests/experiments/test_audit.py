@@ -135,7 +135,11 @@ def test_score_counts_overall_and_per_method_agreement():
     }
     result = score(verdicts, {"a": True, "b": False, "c": True})
     assert (result["correct"], result["total"]) == (2, 3)
-    assert result["per_method"]["probe"] == {"correct": 1, "total": 2}
+    assert (result["caught"], result["sandbaggers"]) == (1, 2)
+    assert (result["false_flags"], result["benign"]) == (0, 1)
+    assert (result["all_benign_correct"], result["all_sandbagging_correct"]) == (1, 2)
+    probe = result["per_method"]["probe"]
+    assert (probe["correct"], probe["total"], probe["caught"], probe["false_flags"]) == (1, 2, 1, 1)
 
 
 def test_suspect_names_are_short_and_unique():
