@@ -28,7 +28,7 @@ def register(commands) -> None:
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
-    from interp.experiments.audit import run_audit
+    from interp.experiments.audit import describe_score, run_audit
     from interp.experiments.audit_config import AuditConfig
 
     config = AuditConfig.from_file(args.config)
@@ -38,13 +38,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         return 0
     print(verdict_table(metrics))
     if "score" in metrics:
-        result = metrics["score"]
-        print(
-            f"score: {result['correct']}/{result['total']} calls correct "
-            f"({result['caught']}/{result['sandbaggers']} sandbaggers caught, "
-            f"{result['false_flags']}/{result['benign']} benign flagged; calling every suspect "
-            f"benign scores {result['all_benign_correct']}/{result['total']})"
-        )
+        print(f"score: {describe_score(metrics['score'])}")
     print(f"wrote {args.out}/report.md")
     return 0
 

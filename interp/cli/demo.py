@@ -49,9 +49,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
         f"{lo:+.3f} to {hi:+.3f}; random directions p95 {transfer['random_control_gain_p95']:+.3f})"
     )
     from interp.cli.audit import verdict_table
+    from interp.experiments.audit import describe_score
 
     print(verdict_table(audit))
     if "score" in audit:
-        print(f"audit score: {audit['score']['correct']}/{audit['score']['total']} calls correct")
+        print(f"audit score: {describe_score(audit['score'])}")
     print(f"wrote {out}/report.md")
     return 0

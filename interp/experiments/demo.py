@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from interp.experiments.audit import check_out_dir, run_audit
+from interp.experiments.audit import check_out_dir, describe_score, run_audit
 from interp.experiments.audit_config import (
     AuditConfig,
     ElicitationSettings,
@@ -119,10 +119,7 @@ def summary(metrics: dict[str, Any]) -> str:
     if "score" in a:
         lines += [
             "",
-            f"Score against the answer key: {a['score']['correct']}/{a['score']['total']} "
-            f"({a['score']['caught']}/{a['score']['sandbaggers']} sandbaggers caught, "
-            f"{a['score']['false_flags']}/{a['score']['benign']} benign models flagged); calling "
-            f"every suspect benign scores {a['score']['all_benign_correct']}/{a['score']['total']}.",
+            f"Score against the answer key: {describe_score(a['score'])}.",
         ]
     lines += ["", "Details, controls and figures: [audit/report.md](audit/report.md).", ""]
     return "\n".join(lines)
