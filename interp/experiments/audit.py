@@ -332,6 +332,7 @@ def audit_suspect(
         return answer(model, items.test, config.preamble, config).correct
 
     if config.noise is not None:
+        drift = answer_drift(model, transcripts, config.batch_size)
         sweep = noise_sweep(
             model.hf,
             evaluate,
@@ -341,6 +342,7 @@ def audit_suspect(
             n_bootstrap=config.n_bootstrap,
             bootstrap_seed=config.seed,
             clean=transcripts.correct,
+            drift=drift,
         )
         entry["noise"] = {
             "stds": list(config.noise.stds),
@@ -364,6 +366,27 @@ def audit_suspect(
             f"{e['lift_ci95'][1]:+.3f})"
         )
     return entry, controls
+
+
+def answer_drift(model: Model, transcripts: Transcripts, batch_size: int):
+    """A measure for the noise sweep: how much less likely the perturbed model finds its own clean
+    answers, in nats per answer token (0 when the noise did not move it); None without answers."""
+    from interp.capture.batching import encode_item
+    from interp.experiments.scoring import continuation_logprobs
+
+    items = [Item(p, r) for p, r in zip(transcripts.prompts, transcripts.responses, strict=True)]
+    encoded = [encode_item(model.tokenizer, item) for item in items]
+    kept = [(i, e) for i, e in zip(items, encoded, strict=True) if 0 < e.prompt_len < len(e.ids)]
+    if not kept:
+        return None
+    own = [item for item, _ in kept]
+    n_tokens = sum(len(e.ids) - e.prompt_len for _, e in kept)
+    clean = continuation_logprobs(model, own, batch_size)
+
+    def drift(_module=None) -> float:
+        return float((clean - continuation_logprobs(model, own, batch_size)).sum()) / n_tokens
+
+    return drift
 
 
 def probe_suspect(

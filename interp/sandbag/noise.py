@@ -86,6 +86,7 @@ class NoiseSweep:
     seeds: list[int]
     clean: Tensor  # (n_items,) correctness without noise
     noisy: Tensor  # (n_stds, n_seeds, n_items)
+    drift: Tensor | None = None  # (n_stds, n_seeds) the `drift` measure under each setting
     ratio: float = 0.0
     ratio_ci95: tuple[float, float] = (0.0, 0.0)
     best: dict = field(default_factory=dict)
@@ -95,14 +96,15 @@ class NoiseSweep:
         rows = []
         for i, std in enumerate(self.stds):
             per_seed = self.noisy[i].float().mean(-1)
-            rows.append(
-                {
-                    "std": std,
-                    "mean": float(per_seed.mean()),
-                    "max": float(per_seed.max()),
-                    "min": float(per_seed.min()),
-                }
-            )
+            row = {
+                "std": std,
+                "mean": float(per_seed.mean()),
+                "max": float(per_seed.max()),
+                "min": float(per_seed.min()),
+            }
+            if self.drift is not None:
+                row["drift"] = float(self.drift[i].mean())
+            rows.append(row)
         return rows
 
 
@@ -116,12 +118,15 @@ def noise_sweep(
     n_bootstrap: int = 1000,
     bootstrap_seed: int = 0,
     clean: Tensor | None = None,
+    drift: Callable[[nn.Module], float] | None = None,
 ) -> NoiseSweep:
     """Accuracy at every (std, seed); improvement ratio = max over settings of noisy accuracy / clean.
 
     The interval resamples items with replacement and recomputes the whole statistic (the max over
     settings included), so it carries the selection of the best setting. `clean`: the noiseless
-    per-item scores, when the caller already has them.
+    per-item scores, when the caller already has them. `drift`: a measure of how far the noisy
+    model moved from the clean one (for example the drop in log-likelihood of its own clean
+    answers), taken under every setting, so that a sweep too weak to change the model shows.
     """
     if not stds:
         raise InterpError("no noise levels to sweep", fix="pass stds such as [1e-4, 1e-3, 3e-3]")
@@ -131,12 +136,15 @@ def noise_sweep(
             "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"
         )
     noisy = torch.empty(len(stds), len(seeds), clean.numel())
+    moved = torch.empty(len(stds), len(seeds)) if drift is not None else None
     saved = save_weights(model)  # once: every setting restores from this copy
     for i, std in enumerate(stds):
         for j, seed in enumerate(seeds):
             with weight_noise(model, std, seed, relative=relative, saved=saved):
                 noisy[i, j] = evaluate(model).float().cpu()
-    sweep = NoiseSweep(list(stds), list(seeds), clean, noisy)
+                if drift is not None and moved is not None:
+                    moved[i, j] = float(drift(model))
+    sweep = NoiseSweep(list(stds), list(seeds), clean, noisy, moved)
     sweep.ratio = _ratio(clean, noisy)
     flat = noisy.mean(-1)
     i, j = divmod(int(flat.argmax()), len(seeds))

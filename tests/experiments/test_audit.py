@@ -158,6 +158,14 @@ def test_run_directory_holds_everything(small_audit):
     assert AuditConfig.from_dict(json.loads((out / "config.json").read_text())).suspects
 
 
+def test_noise_curve_carries_the_drift_from_the_clean_answers(small_audit):
+    _, metrics = small_audit
+    for name, entry in metrics["suspects"].items():
+        (row,) = entry["noise"]["curve"]
+        # Noise moves each model away from its own greedy answers: their likelihood falls.
+        assert 0 < row["drift"] < 5, name
+
+
 def test_metrics_carry_verdicts_and_a_score(small_audit):
     _, metrics = small_audit
     names = ["add-medium-m1", "add-medium", "add-small-post"]

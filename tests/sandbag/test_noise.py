@@ -48,6 +48,25 @@ def test_a_sweep_saves_the_weights_once_and_restores_them_after_every_setting(mo
         assert float(next(model.parameters()).detach().sum()) == seen[0]
 
 
+def test_drift_is_measured_under_every_setting():
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    clean_weight = next(model.parameters()).detach().clone()
+
+    def drift(m):
+        return float((next(m.parameters()).detach() - clean_weight).abs().mean())
+
+    sweep = noise_sweep(
+        model, lambda m: torch.ones(8), stds=[0.0, 0.01, 0.1], seeds=[0, 1], drift=drift
+    )
+    assert sweep.drift is not None and sweep.drift.shape == (3, 2)
+    table = sweep.accuracy_table()
+    assert table[0]["drift"] == 0.0 and 0 < table[1]["drift"] < table[2]["drift"]
+    assert table[1]["drift"] == pytest.approx(float(sweep.drift[1].mean()))
+    assert (
+        "drift" not in noise_sweep(model, lambda m: torch.ones(8), stds=[0.01]).accuracy_table()[0]
+    )
+
+
 def test_same_seed_same_noise():
     model, _ = tiny_model("gpt2", d_model=32, n_layers=2)
     ids = torch.tensor([[1, 5, 6, 7]])
