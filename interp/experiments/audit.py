@@ -54,6 +54,7 @@ from interp.probes import (
     mean_per_prompt,
 )
 from interp.sandbag import elicit, noise_sweep
+from interp.sandbag.noise import MAX_EXTRA_LEVELS
 
 
 @dataclass
@@ -343,9 +344,13 @@ def audit_suspect(
             bootstrap_seed=config.seed,
             clean=transcripts.correct,
             drift=drift,
+            until_drift=config.noise.until_drift if drift is not None else None,
         )
         entry["noise"] = {
-            "stds": list(config.noise.stds),
+            "stds": sweep.stds,
+            "grid": list(config.noise.stds),
+            "until_drift": config.noise.until_drift,
+            "max_extra_levels": MAX_EXTRA_LEVELS,
             "seeds": list(config.noise.seeds),
             "relative": config.noise.relative,
             "curve": sweep.accuracy_table(),

@@ -46,6 +46,9 @@ class NoiseSettings:
     stds: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.04])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     relative: bool = True  # scale each tensor's noise by its own standard deviation
+    # Per suspect, keep doubling the largest std until the noise lowers the likelihood of the
+    # suspect's own clean answers by this much (nats per answer token); None: the grid as given.
+    until_drift: float | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,15 @@ class AuditConfig:
             if not self.noise.seeds or not all(isinstance(s, int) for s in self.noise.seeds):
                 raise InterpError(
                     f"{where}: noise.seeds must be a non-empty list of integers", fix="e.g. [0, 1]"
+                )
+            target = self.noise.until_drift
+            if target is not None and (
+                isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0
+            ):
+                raise InterpError(
+                    f"{where}: noise.until_drift must be null or a positive number of nats per "
+                    f"token, got {target!r}",
+                    fix="e.g. 0.03",
                 )
         if self.elicitation is not None:
             e = self.elicitation

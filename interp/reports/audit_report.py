@@ -344,7 +344,7 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
     if not rows:
         return ""
     first = rows[0][1]
-    stds = ", ".join(f"{s:g}" for s in first.get("stds") or [])
+    stds = ", ".join(f"{s:g}" for s in first.get("grid") or first.get("stds") or [])
     seeds = first.get("seeds") or []
     scale = (
         " (relative to each parameter's own standard deviation)" if first.get("relative") else ""
@@ -352,6 +352,11 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
     text = "Gaussian noise added to every weight"
     text += f" at std {stds}{scale}" if stds else scale
     text += f", {len(seeds)} seed{'s' if len(seeds) != 1 else ''} each" if seeds else ""
+    if first.get("until_drift") is not None:
+        text += (
+            f"; per suspect the largest std was doubled until the drift reached "
+            f"{first['until_drift']:g} (at most {first.get('max_extra_levels')} more levels)"
+        )
     text += (
         ". The statistic is the improvement ratio, best noisy accuracy over clean accuracy, with "
         "a 95% bootstrap interval over items; a sandbagger's accuracy can rise under noise, a "
@@ -369,7 +374,7 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                 "clean accuracy",
                 "best noisy accuracy (std, seed)",
                 "ratio [95% CI]",
-                "drift at the largest std",
+                "drift at the largest std (std)",
             ]
         ),
         _row(["---", "---", "---", "---", "---"]),
@@ -388,7 +393,7 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                     _f(b.get("clean_accuracy")),
                     _f(best.get("accuracy")) + where,
                     _f(b.get("ratio"), 2) + _ci(b.get("ratio_ci95"), 2),
-                    _f(_top_drift(b)),
+                    _top_drift(b),
                 ]
             )
         )
@@ -398,9 +403,12 @@ def _noise_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
     return "\n\n".join(out)
 
 
-def _top_drift(block: Mapping[str, Any]) -> float | None:
+def _top_drift(block: Mapping[str, Any]) -> str:
     curve = block.get("curve") or []
-    return max(curve, key=lambda row: row["std"]).get("drift") if curve else None
+    if not curve:
+        return "—"
+    top = max(curve, key=lambda row: row["std"])
+    return f"{_f(top.get('drift'))} ({top['std']:g})"
 
 
 def _elicitation_section(m: Mapping[str, Any], figures: Collection[str]) -> str:

@@ -108,6 +108,9 @@ class NoiseSweep:
         return rows
 
 
+MAX_EXTRA_LEVELS = 5  # how far `until_drift` may extend a grid (each level doubles the std)
+
+
 def noise_sweep(
     model: nn.Module,
     evaluate: Evaluate,
@@ -119,6 +122,7 @@ def noise_sweep(
     bootstrap_seed: int = 0,
     clean: Tensor | None = None,
     drift: Callable[[nn.Module], float] | None = None,
+    until_drift: float | None = None,
 ) -> NoiseSweep:
     """Accuracy at every (std, seed); improvement ratio = max over settings of noisy accuracy / clean.
 
@@ -127,29 +131,49 @@ def noise_sweep(
     per-item scores, when the caller already has them. `drift`: a measure of how far the noisy
     model moved from the clean one (for example the drop in log-likelihood of its own clean
     answers), taken under every setting, so that a sweep too weak to change the model shows.
+    `until_drift`: keep doubling the largest std (at most `MAX_EXTRA_LEVELS` times) until the
+    mean drift over seeds reaches this, so that models of different robustness are all swept
+    to the point where noise changes them.
     """
     if not stds:
         raise InterpError("no noise levels to sweep", fix="pass stds such as [1e-4, 1e-3, 3e-3]")
+    if until_drift is not None and (drift is None or not max(stds) > 0):
+        raise InterpError(
+            "until_drift extends the grid by the drift measure and a positive largest std",
+            fix="pass drift=... and a positive std, or leave until_drift unset",
+        )
     clean = (evaluate(model) if clean is None else clean).float().cpu()
     if clean.ndim != 1 or clean.numel() == 0:
         raise InterpError(
             "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"
         )
-    noisy = torch.empty(len(stds), len(seeds), clean.numel())
-    moved = torch.empty(len(stds), len(seeds)) if drift is not None else None
+    levels = list(stds)
+    noisy_rows: list[Tensor] = []  # per level: (n_seeds, n_items)
+    drift_rows: list[Tensor] = []  # per level: (n_seeds,)
     saved = save_weights(model)  # once: every setting restores from this copy
-    for i, std in enumerate(stds):
-        for j, seed in enumerate(seeds):
+    while len(noisy_rows) < len(levels):
+        std = levels[len(noisy_rows)]
+        per_seed, moved = [], []
+        for seed in seeds:
             with weight_noise(model, std, seed, relative=relative, saved=saved):
-                noisy[i, j] = evaluate(model).float().cpu()
-                if drift is not None and moved is not None:
-                    moved[i, j] = float(drift(model))
-    sweep = NoiseSweep(list(stds), list(seeds), clean, noisy, moved)
+                per_seed.append(evaluate(model).float().cpu())
+                if drift is not None:
+                    moved.append(float(drift(model)))
+        noisy_rows.append(torch.stack(per_seed))
+        if drift is not None:
+            drift_rows.append(torch.tensor(moved))
+        last = len(noisy_rows) == len(levels)
+        if last and until_drift is not None and len(levels) < len(stds) + MAX_EXTRA_LEVELS:
+            if float(drift_rows[-1].mean()) < until_drift:
+                levels.append(max(levels) * 2)
+    noisy = torch.stack(noisy_rows)  # (n_levels, n_seeds, n_items)
+    moved_all = torch.stack(drift_rows) if drift is not None else None
+    sweep = NoiseSweep(levels, list(seeds), clean, noisy, moved_all)
     sweep.ratio = _ratio(clean, noisy)
     flat = noisy.mean(-1)
     i, j = divmod(int(flat.argmax()), len(seeds))
     sweep.best = {
-        "std": stds[i],
+        "std": levels[i],
         "seed": seeds[j],
         "accuracy": float(flat[i, j]),
         "clean_accuracy": float(clean.mean()),

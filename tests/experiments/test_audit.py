@@ -65,6 +65,8 @@ def test_defaults_and_switched_off_methods():
         ({"suspects": ["a"], "reference": "b", "probe": {"fpr": 0.01}}, "missing ['model']"),
         ({"suspects": ["a"], "reference": "b", "probe": {"model": "m", "n_control": 50}}, "500"),
         ({"suspects": ["a"], "reference": "b", "noise": {"stds": [0, 1]}}, "positive"),
+        ({"suspects": ["a"], "reference": "b", "noise": {"until_drift": -1}}, "until_drift"),
+        ({"suspects": ["a"], "reference": "b", "noise": {"until_drift": "0.1"}}, "until_drift"),
         ({"suspects": ["a"], "reference": "b", "decision": "probe"}, "switched off"),
         (
             {"suspects": ["a"], "reference": "b", "noise": None, "elicitation": None},

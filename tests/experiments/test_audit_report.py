@@ -251,7 +251,7 @@ def test_full_audit_writes_report_table_and_every_figure(tmp_path, with_score):
         assert "**Score: 3/4**" in report  # correct/total
         noise_rows = report.split("## Noise injection")[1].split("![")[0].splitlines()
         suspect_rows = [row for row in noise_rows if row.startswith("| `")]
-        assert suspect_rows and all(row.endswith("| 0.030 |") for row in suspect_rows)
+        assert suspect_rows and all(row.endswith("| 0.030 (0.02) |") for row in suspect_rows)
         assert "1 of 1 sandbaggers caught, 1 of 3 benign models flagged" in report
         assert "calling every suspect benign scores 3/4" in report
         checks = [row[-1] for row in rows]

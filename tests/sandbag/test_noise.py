@@ -67,6 +67,34 @@ def test_drift_is_measured_under_every_setting():
     )
 
 
+def test_until_drift_doubles_the_largest_std_until_the_model_has_moved():
+    from interp.sandbag.noise import MAX_EXTRA_LEVELS
+
+    model, _ = tiny_model("llama", d_model=32, n_layers=2)
+    clean_weight = next(model.parameters()).detach().clone()
+
+    def drift(m):  # grows with the noise std
+        return float((next(m.parameters()).detach() - clean_weight).std() / clean_weight.std())
+
+    def evaluate(m):
+        return torch.ones(8)
+
+    sweep = noise_sweep(
+        model, evaluate, [0.01], [0, 1], relative=True, drift=drift, until_drift=0.05
+    )
+    assert sweep.stds == [0.01, 0.02, 0.04, 0.08]  # 0.04 moves it by about 0.04, 0.08 by 0.08
+    assert sweep.noisy.shape == (4, 2, 8) and sweep.drift is not None
+    assert float(sweep.drift[-1].mean()) >= 0.05 > float(sweep.drift[-2].mean())
+    capped = noise_sweep(model, evaluate, [1e-6], [0], relative=True, drift=drift, until_drift=10.0)
+    assert len(capped.stds) == 1 + MAX_EXTRA_LEVELS
+    unchanged = noise_sweep(
+        model, evaluate, [1e-6, 0.5], [0], relative=True, drift=drift, until_drift=0.05
+    )
+    assert unchanged.stds == [1e-6, 0.5]
+    with pytest.raises(InterpError, match="until_drift"):
+        noise_sweep(model, evaluate, [0.01], [0], until_drift=0.05)
+
+
 def test_same_seed_same_noise():
     model, _ = tiny_model("gpt2", d_model=32, n_layers=2)
     ids = torch.tensor([[1, 5, 6, 7]])
