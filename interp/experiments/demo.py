@@ -51,7 +51,7 @@ AUDIT = AuditConfig(
     ],
     reference="organism:add-medium-m4",
     probe=ProbeSettings(model="organism:add-medium-m4", n_items=60, fpr=0.05, n_control=100),
-    noise=NoiseSettings(stds=[0.02, 0.04], seeds=[0, 1]),
+    noise=NoiseSettings(stds=[0.02, 0.04], seeds=[0, 1], until_drift=0.03),
     elicitation=ElicitationSettings(n_demonstrations=8, steps=20, lr=1e-4),
     n_items=100,
     answer_key="zoo",
