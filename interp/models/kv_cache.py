@@ -18,14 +18,14 @@ from torch import nn
 
 
 @cache
-def _cache_keyword(module_type: type) -> str:
-    parameters = inspect.signature(module_type.forward).parameters
+def _cache_keyword(forward: Any) -> str:
+    parameters = inspect.signature(forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 
 def cache_kwargs(module: nn.Module, past: Any) -> dict[str, Any]:
     """`{keyword: past}` for `module`'s forward, under the name its transformers release uses."""
-    return {_cache_keyword(type(module)): past}
+    return {_cache_keyword(type(module).forward): past}
 
 
 def returned_cache(output: Any) -> Any:
