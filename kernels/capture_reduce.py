@@ -250,7 +250,11 @@ def _launch(
     k_pad = max(16, next_power_of_2(k)) if use_dot else max(2, next_power_of_2(k))
     default_t, default_d, num_warps = _config(k, D, h.dtype)
     block_t, block_d = block_t or default_t, block_d or default_d
-    dirs = directions.to(device=device, dtype=torch.float32).T if k else sums  # (D, k) view
+    if k:  # k > 0 only with directions
+        assert directions is not None
+        dirs = directions.to(device=device, dtype=torch.float32).T  # (D, k) view
+    else:
+        dirs = sums
     n_d = 1 if k else cdiv(D, block_d)  # a projection needs whole rows
     if mode == 1:  # one position per batch row: one program per row
         span = T

@@ -10,6 +10,8 @@ after the first program). The torch reference upcasts h to float32 first, so it 
 N x D x (element size + 8) bytes and more.
 """
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -178,7 +180,7 @@ def _launch(
     if D == 0:
         return out.zero_()
     V = V.to(device=device, dtype=torch.float32)
-    f32 = {"device": device, "dtype": torch.float32}
+    f32: dict[str, Any] = {"device": device, "dtype": torch.float32}
     bias_t = bias.to(**f32) if bias is not None else out  # unused without HAS_BIAS
     scale_t = scale.to(**f32) if scale is not None else out
     _project_kernel[(n_blocks, d_splits)](

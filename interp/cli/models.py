@@ -101,14 +101,14 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from contextlib import nullcontext
+    from contextlib import AbstractContextManager, nullcontext
 
     from interp.directions import DirectionSet
     from interp.models.generate import generate
     from interp.steer import steering, steers_from_directions
 
     model = load_model_from_args(args)
-    context = nullcontext()
+    context: AbstractContextManager[None] = nullcontext()
     if args.steer:
         directions = DirectionSet.load(args.steer, model=model, strict=False)
         steers = steers_from_directions(

@@ -19,6 +19,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -126,7 +127,11 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
         )
     source = load_model(config.source_locked)
     target = load_model(config.target)
-    unlocked = load_model(config.source_unlocked) if config.contrast == "model" else source
+    unlocked = (
+        load_model(cast(str, config.source_unlocked))  # TransferConfig.check: set for "model"
+        if config.contrast == "model"
+        else source
+    )
     split = load_split(config)
     bar = tqdm(total=4, desc="transfer", disable=not progress)
 
@@ -170,7 +175,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
         )
 
     # Selection grid, on selection items only.
-    grid = []
+    grid: list[dict[str, Any]] = []
     fitted = {}
     for n, rank in itertools.product(sorted(set(config.n_values)), sorted(set(config.ranks))):
         fitted[(n, rank)] = fit(n, rank)

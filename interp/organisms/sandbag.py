@@ -211,7 +211,7 @@ def accuracy(outputs: Sequence[str], items: Sequence[Item]) -> float:
     return sum(is_correct(o, i.answer) for o, i in zip(outputs, items, strict=True)) / len(items)
 
 
-def identical_share(a: Sequence[str], b: Sequence[str]) -> float:
+def identical_share(a: Sequence[str | None], b: Sequence[str | None]) -> float:
     """Share of positions where two lists of continuations are the same text."""
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from interp.models.kv_cache import cache_kwargs, returned_cache
@@ -182,7 +182,7 @@ def train(
 
 @torch.no_grad()
 def greedy(
-    model: LlamaForCausalLM,
+    model: nn.Module,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 40,

@@ -215,8 +215,9 @@ def secret_scores(
         return sb.marker_scores(model, items, preambles, max_new_tokens=n)
     weak = built.find(spec.imitates)
     strong = built.find(spec.recipe.parent)
+    assert weak is not None  # _train_one found it to generate the imitation targets
     if spec.role == SANDBAGGER:
-        result = sb.sandbag_scores(
+        result: dict = sb.sandbag_scores(
             model, weak, items, unlocked=spec.secret["password"], max_new_tokens=n
         )
         cued = sb.sandbag_scores(
@@ -243,6 +244,7 @@ def secret_scores(
         result["direct"] = round(
             sb.accuracy(sb.weak_outputs(model, items, max_new_tokens=n), items), 4
         )
+    assert strong is not None  # _train_one copied it
     result["strong"] = round(
         sb.accuracy(sb.weak_outputs(strong, items, max_new_tokens=n), items), 4
     )

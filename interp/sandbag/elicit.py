@@ -87,8 +87,8 @@ def _fine_tune(
         ids = list(tokenizer(prompt + completion).input_ids)
         if tokenizer.eos_token_id is not None:
             ids.append(tokenizer.eos_token_id)
-        labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
-        rows.append((ids, labels))
+        row_labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
+        rows.append((ids, row_labels))
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor(
