@@ -15,12 +15,15 @@ def register(commands) -> None:
         run_audit_command,
         "the sandbagging audit: probe, noise injection and elicitation on each suspect model",
         "For each suspect, answer held-out questions under the public prompt, then: score its "
-        "responses with a probe trained on an instruction contrast (honest vs told to "
-        "underperform) and thresholded on a trusted reference model's responses; add Gaussian "
-        "noise to its weights and look for accuracy that rises; fine-tune it briefly on a few "
-        "correct demonstrations and compare the lift with benign models'. Writes a verdict "
-        "table with config.json, metrics.json, probe.safetensors, report.md and figures/ into "
-        "--out; with an answer key the verdicts are scored. See examples/audit_organisms.json.",
+        "responses with a probe trained on a contrast (the probe model's answers under the "
+        "probe.honest vs the probe.underperform preamble: an instruction to underperform, or a "
+        "known organism without its password) and thresholded on a trusted reference model's "
+        "responses; add Gaussian noise to its weights and look for accuracy that rises (with "
+        "noise.until_drift, the grid grows per suspect until the noise moves it); fine-tune it "
+        "briefly on a few correct demonstrations and compare the lift with benign models'. "
+        "Writes a verdict table with config.json, metrics.json, probe.safetensors, report.md and "
+        "figures/ into --out; with an answer key the verdicts are scored. See "
+        "examples/audit_organisms.json and examples/audit_password_probe/.",
     )
     cmd.add_argument("--config", required=True, help="audit config (JSON)")
     cmd.add_argument("--out", required=True, help="run directory to create")

@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
         run_score,
         "apply a saved probe to a model's prompts or transcripts",
         "Read the model at the probe's hook point and score every item by the mean probe score of "
-        "its tokens (all prompt tokens, the last one, or the response tokens of "
+        "its tokens (all of them, the last prompt token, or the response tokens of "
         '{"prompt", "response"} records). With a calibrated probe, report the share of items above '
         "its threshold with a 95% bootstrap interval. The probe must fit the model: same width, "
         "enough layers and, unless --any-config, the configuration it was fitted on (use "
