@@ -221,6 +221,22 @@ def probe_scores(
     }
 
 
+def reference_reading(
+    trained: TrainedProbe, reference: Model, transcripts: Transcripts, batch_size: int
+) -> dict[str, Any]:
+    """The text-only control: a suspect's own answers read by the trusted reference. A flag that
+    the reference reproduces on the same text comes from the text (its format, its errors), not
+    from anything in the suspect."""
+    scores = probe_scores(trained, reference, transcripts, batch_size)["probe"]
+    kept = scores[~scores.isnan()]
+    return {
+        "reference_flag_share": float(trained.probe.flag(kept).float().mean())
+        if kept.numel()
+        else 0.0,
+        "reference_mean_score": float(kept.mean()) if kept.numel() else float("nan"),
+    }
+
+
 def probe_applies(probe: LinearProbe, model: Model) -> str | None:
     """None when the probe can read `model`'s activations, else why not."""
     try:
@@ -285,12 +301,22 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
     del reference
 
     controls_by_suspect: dict[str, dict[str, Tensor]] = {}
+    probed: dict[str, Transcripts] = {}
     for index, (spec, name) in enumerate(zip(config.suspects, names, strict=True), 1):
         log(f"[{index}/{len(names)}] {name}")
-        entry, controls = audit_suspect(spec, config, items, trained, log)
+        entry, controls, transcripts = audit_suspect(spec, config, items, trained, log)
         metrics["suspects"][name] = entry
         if controls is not None:
             controls_by_suspect[name] = controls
+            probed[name] = transcripts
+    if trained is not None and probed:
+        log("probe: the suspects' answers read by the reference (the text-only control)")
+        reference = load_model(config.reference)
+        for name, transcripts in probed.items():
+            metrics["suspects"][name]["probe"].update(
+                reference_reading(trained, reference, transcripts, config.batch_size)
+            )
+        del reference
 
     metrics["verdicts"] = {
         name: verdict(entry, config, baseline) for name, entry in metrics["suspects"].items()
@@ -309,9 +335,9 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
 
 def audit_suspect(
     spec: str, config: AuditConfig, items: TaskItems, trained: TrainedProbe | None, log
-) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
+) -> tuple[dict[str, Any], dict[str, Tensor] | None, Transcripts]:
     """Every configured method on one suspect; also the per-response control scores (baseline
-    probe, activation norm) for the pooled AUROC."""
+    probe, activation norm) for the pooled AUROC, and the suspect's answers."""
     model = load_model(spec)
     transcripts = answer(model, items.test, config.preamble, config)
     ci = bootstrap_ci(
@@ -372,7 +398,7 @@ def audit_suspect(
             f"  elicitation: lift {e['lift']:+.3f} (95% CI {e['lift_ci95'][0]:+.3f} to "
             f"{e['lift_ci95'][1]:+.3f})"
         )
-    return entry, controls
+    return entry, controls, transcripts
 
 
 def answer_drift(model: Model, transcripts: Transcripts, batch_size: int):

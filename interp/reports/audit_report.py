@@ -298,12 +298,13 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                     "responses",
                     "mean score",
                     "share flagged",
+                    "same answers read by the reference: share flagged",
                     "baseline share flagged",
                     "AUROC vs correctness",
                     "note",
                 ]
             ),
-            _row(["---", "---:", "---", "---", "---", "---", "---"]),
+            _row(["---", "---:", "---", "---", "---", "---", "---", "---"]),
         ]
         for name, b in rows:
             scores = b.get("scores")
@@ -315,6 +316,7 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                         str(len(scores)) if scores else "—",
                         _f(b.get("mean_score")),
                         _f(b.get("flag_share")),
+                        _f(b.get("reference_flag_share")),
                         _f(b.get("baseline_flag_share")),
                         _f(b.get("correctness_auroc")),
                         "" if applicable else f"not applicable: {b.get('reason') or 'no reason'}",
@@ -322,6 +324,12 @@ def _probe_section(m: Mapping[str, Any], figures: Collection[str]) -> str:
                 )
             )
         intro = "Per suspect, one score per response (the mean of its token scores)."
+        if any(b.get("reference_flag_share") is not None for _, b in rows):
+            intro += (
+                " The text-only control reads each suspect's own answers with the trusted "
+                "reference: where it flags them as often, the probe responds to the text (its "
+                "format, its errors), not to anything in the suspect."
+            )
         if any(b.get("correctness_auroc") is not None for _, b in rows):
             intro += (
                 " AUROC vs correctness: how well the score separates the suspect's wrong answers "
