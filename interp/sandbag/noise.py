@@ -147,25 +147,28 @@ def noise_sweep(
         raise InterpError(
             "the evaluation returned no per-item scores", fix="return a 1-D tensor of 0/1 per item"
         )
-    levels = list(stds)
-    noisy_rows: list[Tensor] = []  # per level: (n_seeds, n_items)
-    drift_rows: list[Tensor] = []  # per level: (n_seeds,)
     saved = save_weights(model)  # once: every setting restores from this copy
-    while len(noisy_rows) < len(levels):
-        std = levels[len(noisy_rows)]
-        per_seed, moved = [], []
+
+    def measure(std: float) -> tuple[Tensor, Tensor | None]:
+        """(n_seeds, n_items) scores and (n_seeds,) drift at one noise level."""
+        scores, moved = [], []
         for seed in seeds:
             with weight_noise(model, std, seed, relative=relative, saved=saved):
-                per_seed.append(evaluate(model).float().cpu())
+                scores.append(evaluate(model).float().cpu())
                 if drift is not None:
                     moved.append(float(drift(model)))
-        noisy_rows.append(torch.stack(per_seed))
-        if drift is not None:
-            drift_rows.append(torch.tensor(moved))
-        last = len(noisy_rows) == len(levels)
-        if last and until_drift is not None and len(levels) < len(stds) + MAX_EXTRA_LEVELS:
-            if float(drift_rows[-1].mean()) < until_drift:
-                levels.append(max(levels) * 2)
+        return torch.stack(scores), (torch.tensor(moved) if drift is not None else None)
+
+    levels = list(stds)
+    measured = [measure(std) for std in levels]
+    while until_drift is not None and len(levels) < len(stds) + MAX_EXTRA_LEVELS:
+        moved = measured[-1][1]
+        if moved is None or float(moved.mean()) >= until_drift:
+            break
+        levels.append(max(levels) * 2)
+        measured.append(measure(levels[-1]))
+    noisy_rows = [scores for scores, _ in measured]
+    drift_rows = [moved for _, moved in measured if moved is not None]
     noisy = torch.stack(noisy_rows)  # (n_levels, n_seeds, n_items)
     moved_all = torch.stack(drift_rows) if drift is not None else None
     sweep = NoiseSweep(levels, list(seeds), clean, noisy, moved_all)
