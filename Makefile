@@ -1,7 +1,7 @@
 # The few targets people type. `make demo` and `make test` each install what they need first.
 PYTHON ?= python3
 
-.PHONY: setup demo test test-fast lint typecheck bench-kernels
+.PHONY: setup demo test test-fast lint typecheck bench-kernels gpu-check
 
 setup:
 	bash scripts/setup.sh
@@ -23,3 +23,6 @@ typecheck:
 
 bench-kernels:
 	interp bench kernels
+
+gpu-check:
+	bash scripts/gpu_check.sh
