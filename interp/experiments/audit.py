@@ -48,6 +48,7 @@ from interp.organisms.tasks import generate as draw
 from interp.probes import (
     LinearProbe,
     auroc,
+    best_row,
     bootstrap_ci,
     calibrate_threshold,
     fit_logistic_probe,
@@ -190,7 +191,7 @@ def train_probe(
         correct=correct,
         condition=1,
     )
-    best = max(table, key=lambda r: r["auroc"])
+    best = best_row(table)
     hook = best["hook"]
     fitted = {
         "logistic": fit_logistic_probe(

@@ -39,7 +39,7 @@ from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.hooks.names import HOOK_KINDS
 from interp.models.model import Model
-from interp.probes import cross_validate, norm_auroc, permutation_null
+from interp.probes import best_row, cross_validate, norm_auroc, permutation_null
 
 POSITIONS = ("all", "last", "response")
 METHODS = ("logistic", "mass_mean")
@@ -290,7 +290,7 @@ def best_layer(
     Permutation i shuffles the labels the same way at every layer (one seed per permutation), so
     `nulls.max(0)` is what choosing the best of the layers would give under no signal.
     """
-    best = max(table, key=lambda row: row["auroc"])
+    best = best_row(table)
     null_max = nulls.max(dim=0).values
     return {
         "layer": best["layer"],

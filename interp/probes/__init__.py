@@ -36,6 +36,7 @@ from interp.probes.probe import (
 from interp.probes.sweep import (
     CVResult,
     assign_folds,
+    best_row,
     correctness_auroc,
     cross_validate,
     layer_sweep,
@@ -55,6 +56,7 @@ __all__ = [
     "Standardizer",
     "assign_folds",
     "auroc",
+    "best_row",
     "bootstrap_ci",
     "calibrate_probe",
     "calibrate_threshold",

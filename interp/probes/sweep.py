@@ -312,7 +312,7 @@ def layer_sweep(
 
     >>> rows = layer_sweep({h: (got.activations[h], got.prompt_index) for h in got.hooks},  # doctest: +SKIP
     ...                    labels, correct=is_correct)
-    >>> max(rows, key=lambda r: r["auroc"])["hook"]                                        # doctest: +SKIP
+    >>> best_row(rows)["hook"]                                                             # doctest: +SKIP
     'blocks.3.hook_resid_post'
     """
     if not acts_by_layer:
@@ -372,3 +372,18 @@ def _correctness_entry(
         cv.scores, is_correct, within, n_boot=n_boot, seed=seed, alpha=alpha
     )
     return interval.as_dict("correctness_auroc")
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep row with the highest AUROC; among exact ties (a contrast every layer separates
+    perfectly, say) the layer nearest the middle of those swept, where probes are read, rather
+    than whichever came first.
+
+    >>> best_row([{"layer": 0, "auroc": 1.0}, {"layer": 1, "auroc": 1.0}, {"layer": 2, "auroc": 1.0}])
+    {'layer': 1, 'auroc': 1.0}
+    """
+    if not rows:
+        raise InterpError("no sweep rows to choose from", fix="sweep at least one layer")
+    layers = sorted(row["layer"] for row in rows)
+    middle = (layers[0] + layers[-1]) / 2
+    return max(rows, key=lambda row: (row["auroc"], -abs(row["layer"] - middle)))

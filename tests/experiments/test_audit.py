@@ -197,7 +197,8 @@ def test_probe_threshold_is_calibrated_on_reference_responses(small_audit):
     above = sum(s > probe["threshold"] for s in control) / len(control)
     assert above <= probe["fpr"] + 1e-9  # the (1 - fpr) quantile of the control responses
     assert [row["layer"] for row in probe["layers"]] == [1, 2]
-    assert probe["hook"] == max(probe["layers"], key=lambda r: r["auroc"])["hook"]
+    chosen = next(r for r in probe["layers"] if r["hook"] == probe["hook"])
+    assert chosen["auroc"] == max(r["auroc"] for r in probe["layers"])
 
 
 def test_probe_of_another_width_is_not_applied(small_audit):

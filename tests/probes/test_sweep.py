@@ -151,3 +151,15 @@ def test_correctness_control_within_one_condition():
     assert ci.value == pytest.approx(bad["correctness_auroc"])
     with pytest.raises(InterpError, match="both correct and incorrect"):
         correctness_auroc(cv.scores, torch.ones(100, dtype=torch.bool))
+
+
+def test_best_row_takes_the_highest_auroc_and_breaks_ties_toward_the_middle_layer():
+    from interp.probes import best_row
+
+    rows = [{"layer": layer, "auroc": a} for layer, a in enumerate([0.9, 0.95, 0.97, 0.8, 0.7])]
+    assert best_row(rows)["layer"] == 2
+    tied = [{"layer": layer, "auroc": 1.0} for layer in range(5)]
+    assert best_row(tied)["layer"] == 2
+    assert best_row([*tied[3:], {"layer": 0, "auroc": 0.99}])["layer"] == 3
+    with pytest.raises(InterpError):
+        best_row([])
