@@ -1,8 +1,8 @@
 """The key/value cache keyword of a Hugging Face causal LM, across transformers releases.
 
-transformers 5.x before 5.24 takes and returns the cache as `past_key_values`; later releases call
-it `cache` and warn on the old name (which they will drop). Callers pass and read it through these
-two functions so that generation works, quietly, on both.
+Older transformers releases (5.17 among them) take and return the cache as `past_key_values`;
+newer ones (5.24 among them) call it `cache` and warn on the old name, which they will drop.
+Callers pass and read it through these two functions so that generation works, quietly, on both.
 
     >>> out = model.hf(input_ids=ids, use_cache=True)                       # doctest: +SKIP
     >>> model.hf(input_ids=next_ids, **cache_kwargs(model.hf, returned_cache(out)), use_cache=True)  # doctest: +SKIP
