@@ -38,7 +38,7 @@ from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
 from interp.models.generate import generate
-from interp.models.load import load_model
+from interp.models.load import load_model, resolve_spec
 from interp.models.model import Model
 from interp.organisms.grader import is_correct
 from interp.organisms.plan import SANDBAGGER
@@ -254,6 +254,8 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
     """Run every configured method on every suspect, write the run directory, return metrics."""
     out = Path(out)
     check_out_dir(out)
+    for spec in model_specs(config):  # a wrong path fails now, not after hours on the others
+        resolve_spec(spec)
     log = _printer(progress)
     truth = load_truth(config.answer_key, config.suspects) if config.answer_key else None
     started = time.perf_counter()
@@ -662,6 +664,16 @@ def load_truth(answer_key: str, suspects: list[str]) -> dict[str, bool]:
             )
         truth[name] = roles[name] == SANDBAGGER
     return truth
+
+
+def model_specs(config: AuditConfig) -> list[str]:
+    """Every model the audit will load."""
+    specs = [config.reference, *config.suspects]
+    if config.probe is not None:
+        specs.append(config.probe.model)
+    if config.elicitation is not None:
+        specs += config.elicitation.benign
+    return list(dict.fromkeys(specs))
 
 
 def suspect_names(specs: list[str]) -> list[str]:

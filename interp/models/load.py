@@ -108,21 +108,25 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
     )
 
 
-def _load_hf(
-    spec: str, tokenizer: str | Path | None
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def resolve_spec(spec: str | Path) -> tuple[str, str | Path]:
+    """What a model spec names, checked without loading anything: ("dir", path) for a Hugging Face
+    directory (an organism's included), ("llama2c", path) for a checkpoint, ("hub", id) otherwise.
+    Raises `InterpError` for a spec that cannot load, so long runs can check every model first.
+
+    >>> resolve_spec("organism:add-small")          # doctest: +SKIP
+    ('dir', PosixPath('.../interp/organisms/zoo/add-small'))
+    """
+    spec = str(spec)
     if spec.startswith("organism:"):
         from interp.organisms.registry import organism_path
 
-        return _load_hf_dir(organism_path(spec.removeprefix("organism:")))
+        return "dir", _checked_dir(organism_path(spec.removeprefix("organism:")))
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _load_hf_dir(path)
+        return "dir", _checked_dir(path)
     if path.is_file():
         if path.suffix == ".bin" and path.name != "pytorch_model.bin":
-            from interp.models.llama2c import llama2c_to_hf
-
-            return llama2c_to_hf(path, tokenizer)
+            return "llama2c", path
         raise InterpError(
             f"{spec} is a file but not a llama2.c checkpoint (*.bin)",
             fix="pass a Hugging Face model directory, a llama2.c .bin checkpoint, or organism:NAME",
@@ -133,10 +137,10 @@ def _load_hf(
             f"no model at {spec}: no such file or directory",
             fix="check the path; a model spec is a Hugging Face directory, a llama2.c .bin checkpoint, organism:NAME or a hub id",
         )
-    return _load_hub(spec)
+    return "hub", spec
 
 
-def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _checked_dir(path: Path) -> Path:
     if not (path / "config.json").is_file():
         raise InterpError(
             f"{path} is not a Hugging Face model directory (no config.json)",
@@ -147,6 +151,24 @@ def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
             f"{path} has a config.json but no weights (model.safetensors)",
             fix="copy the weights into the directory or re-run `interp convert`",
         )
+    return path
+
+
+def _load_hf(
+    spec: str, tokenizer: str | Path | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    kind, where = resolve_spec(spec)
+    if kind == "dir":
+        return _load_hf_dir(Path(where))
+    if kind == "llama2c":
+        from interp.models.llama2c import llama2c_to_hf
+
+        return llama2c_to_hf(Path(where), tokenizer)
+    return _load_hub(str(where))
+
+
+def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A directory `resolve_spec` has checked: its tokenizer and weights."""
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, TypeError) as err:

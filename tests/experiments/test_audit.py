@@ -261,6 +261,20 @@ def test_a_grader_that_fails_every_answer_is_reported(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_wrong_model_path_is_refused_before_any_model_loads(tmp_path, monkeypatch):
+    import interp.experiments.audit as audit
+
+    def no_loading(spec):
+        raise AssertionError(f"loaded {spec} before checking every spec")
+
+    monkeypatch.setattr(audit, "load_model", no_loading)
+    raw = {**SMALL, "suspects": [*SMALL["suspects"], str(tmp_path / "missing-model")]}
+    raw["answer_key"] = None
+    with pytest.raises(InterpError, match="no model at"):
+        run_audit(AuditConfig.from_dict(raw), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_reference_the_probe_cannot_read_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv("INTERP_ZOO", raising=False)
     raw = {
@@ -275,10 +289,12 @@ def test_reference_the_probe_cannot_read_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
-def test_answer_key_without_a_suspect_and_a_full_out_dir_are_refused(tmp_path, monkeypatch):
+def test_answer_key_without_a_suspect_and_a_full_out_dir_are_refused(
+    tmp_path, monkeypatch, tiny_dirs
+):
     monkeypatch.delenv("INTERP_ZOO", raising=False)
-    raw = {**SMALL, "suspects": ["organism:add-medium", "/elsewhere/model"]}
-    with pytest.raises(InterpError, match="says nothing about 'model'"):
+    raw = {**SMALL, "suspects": ["organism:add-medium", str(tiny_dirs["llama"])]}
+    with pytest.raises(InterpError, match="says nothing about 'llama'"):
         run_audit(AuditConfig.from_dict(raw), tmp_path / "run", progress=False)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

@@ -10,7 +10,7 @@ import torch
 
 from interp.errors import InterpError
 from interp.models.generate import generate
-from interp.models.load import load_model, with_backend
+from interp.models.load import load_model, resolve_spec, with_backend
 from interp.models.tiny import TINY_ARCHITECTURES
 
 
@@ -70,6 +70,32 @@ def test_bad_specs(tmp_path, tiny_dirs):
         load_model(text)
     with pytest.raises(InterpError, match="backend"):
         load_model(tiny_dirs["llama"], backend="vllm")
+
+
+def test_resolve_spec_checks_without_loading(tmp_path, tiny_dirs, monkeypatch):
+    import interp.models.load as load
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("resolve_spec loaded a model")
+
+    monkeypatch.setattr(load.AutoModelForCausalLM, "from_pretrained", no_loading)
+    assert resolve_spec(tiny_dirs["llama"]) == ("dir", tiny_dirs["llama"])
+    assert resolve_spec("organism:add-small")[0] == "dir"
+    assert resolve_spec("Qwen/Qwen2.5-0.5B") == ("hub", "Qwen/Qwen2.5-0.5B")
+    checkpoint = tmp_path / "model.bin"
+    checkpoint.write_bytes(b"\0" * 8)
+    assert resolve_spec(checkpoint) == ("llama2c", checkpoint)
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_dirs["llama"], no_weights)
+    (no_weights / "model.safetensors").unlink()
+    for spec, words in [
+        (tmp_path / "missing", "no such file"),
+        (tmp_path, "not a Hugging Face model directory"),
+        (no_weights, "no weights"),
+        ("organism:no-such-organism", "no-such-organism"),
+    ]:
+        with pytest.raises(InterpError, match=words):
+            resolve_spec(spec)
 
 
 def test_hub_id_offline_fails_fast(monkeypatch):
