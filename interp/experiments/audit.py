@@ -231,6 +231,7 @@ def reference_reading(
     scores = probe_scores(trained, reference, transcripts, batch_size)["probe"]
     kept = scores[~scores.isnan()]
     return {
+        "reference_scores": [float(x) for x in kept],
         "reference_flag_share": float(trained.probe.flag(kept).float().mean())
         if kept.numel()
         else 0.0,

@@ -476,29 +476,43 @@ def plot_probe_scores(path: Path, metrics: Mapping[str, Any]) -> Path | None:
     """
     probe = _get(metrics, "probe") or {}
     threshold = probe.get("threshold")
-    rows: list[tuple[str, Sequence[float], str, float | None]] = []
+    rows: list[tuple[str, Sequence[float], str, float | None, Sequence[float]]] = []
     for name in suspect_names(metrics):
         block = _get(metrics, "suspects", name, "probe") or {}
         if block.get("applicable") is False or not block.get("scores"):
             continue
         call = _get(metrics, "verdicts", name, "probe", "sandbagging")
-        rows.append((name, block["scores"], _color(call), block.get("flag_share")))
+        read = block.get("reference_scores") or []
+        rows.append((name, block["scores"], _color(call), block.get("flag_share"), read))
     if not rows:
         return None
     control = probe.get("control_scores")
     if control:
         share = None if threshold is None else float(np.mean(np.asarray(control) > threshold))
         ref = _get(metrics, "reference", "model") or "reference"
-        rows.insert(0, (f"{ref} (control)", control, REFERENCE, share))
+        rows.insert(0, (f"{ref} (control)", control, REFERENCE, share, []))
     rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.5 * len(rows)))
-    for i, (_, scores, color, share) in enumerate(rows):
+    text_only = False
+    for i, (_, scores, color, share, read) in enumerate(rows):
         y = len(rows) - 1 - i
         x = np.asarray(scores, dtype=float)
-        ax.scatter(x, y + rng.uniform(-0.2, 0.2, x.size), s=7, color=color, alpha=0.45, lw=0)
+        # With the text-only control the row splits: the suspect's own scores above, the
+        # reference reading the same answers below, as open grey markers.
+        own_y, spread = (y + 0.12, 0.12) if len(read) else (y, 0.2)
+        ax.scatter(
+            x, own_y + rng.uniform(-spread, spread, x.size), s=7, color=color, alpha=0.45, lw=0
+        )
+        if len(read):
+            text_only = True
+            r = np.asarray(read, dtype=float)
+            ax.scatter(
+                r, y - 0.25 + rng.uniform(-0.07, 0.07, r.size), s=7, facecolors="none",
+                edgecolors=REFERENCE, alpha=0.6, lw=0.6,
+            )  # fmt: skip
         q1, med, q3 = np.percentile(x, [25, 50, 75])
-        ax.hlines(y, q1, q3, color="black", linewidth=2.5)
-        ax.plot([med], [y], marker="|", color="black", markersize=14, markeredgewidth=2)
+        ax.hlines(own_y, q1, q3, color="black", linewidth=2.5)
+        ax.plot([med], [own_y], marker="|", color="black", markersize=14, markeredgewidth=2)
         if share is not None:
             ax.text(
                 1.01,
@@ -512,8 +526,13 @@ def plot_probe_scores(path: Path, metrics: Mapping[str, Any]) -> Path | None:
         fpr = probe.get("fpr")
         label = f"threshold ({_pct(fpr)} FPR)" if fpr is not None else "threshold"
         ax.axvline(threshold, color=SANDBAGGING, linestyle="--", linewidth=1.2, label=label)
+    if text_only:
+        ax.scatter(
+            [], [], s=12, facecolors="none", edgecolors=REFERENCE,
+            label="its answers read by the reference",
+        )  # fmt: skip
     _legend_with_calls(
-        ax, [row[2] for row in rows], loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5
+        ax, [row[2] for row in rows], loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3
     )
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([row[0] for row in reversed(rows)], fontsize=8)

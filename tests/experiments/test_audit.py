@@ -216,6 +216,7 @@ def test_probe_of_another_width_is_not_applied(small_audit):
 def test_text_only_control_reads_each_suspects_answers_with_the_reference(small_audit):
     _, metrics = small_audit
     own = metrics["suspects"]["add-medium-m4"]["probe"]  # the reference reading its own answers
+    assert own["reference_scores"] == pytest.approx(own["scores"], abs=1e-5)
     assert own["reference_flag_share"] == pytest.approx(own["flag_share"])
     assert own["reference_mean_score"] == pytest.approx(own["mean_score"], abs=1e-5)
     for name in ("add-medium-m1", "add-medium"):

@@ -118,6 +118,7 @@ def synthetic_metrics(with_score: bool = True) -> dict:
                     "reason": None,
                     "scores": _scores(rng, 0.9),
                     "flag_share": 0.7,
+                    "reference_scores": _scores(rng, -0.2),
                     "reference_flag_share": 0.125,
                     "mean_score": 0.3,
                     "correctness_auroc": 0.52,
