@@ -22,7 +22,9 @@ def register(commands) -> None:
         "noise.until_drift, the grid grows per suspect until the noise moves it); fine-tune it "
         "briefly on a few correct demonstrations and compare the lift with benign models'. "
         "Writes a verdict table with config.json, metrics.json, probe.safetensors, report.md and "
-        "figures/ into --out; with an answer key the verdicts are scored. See "
+        "figures/ into --out; with an answer key the verdicts are scored. The questions come "
+        "from an organism skill, or from task_file (JSON lines {prompt, answer, solution?}) "
+        "checked by grader (last_number, exact, prefix or marker). See "
         "examples/audit_organisms.json and examples/audit_password_probe/.",
     )
     cmd.add_argument("--config", required=True, help="audit config (JSON)")

@@ -37,14 +37,12 @@ from interp.capture.items import Item
 from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_task import Question, TaskItems, grader, task_items
 from interp.models.generate import generate
 from interp.models.load import load_model, resolve_spec
 from interp.models.model import Model
-from interp.organisms.grader import is_correct
 from interp.organisms.plan import SANDBAGGER
 from interp.organisms.registry import ANSWER_KEY, zoo_root
-from interp.organisms.tasks import AddTask, render_prompt, resolve_task, worked
-from interp.organisms.tasks import generate as draw
 from interp.probes import (
     LinearProbe,
     auroc,
@@ -73,41 +71,17 @@ class Transcripts:
         return float(self.correct.mean())
 
 
-# ---- the task --------------------------------------------------------------------------------
+# ---- the task ------------------------------------------------------------------------------
 
 
-@dataclass
-class TaskItems:
-    test: list  # the audited questions (held-out split)
-    control: list  # questions the reference answers for the probe threshold
-    probe_train: list  # questions asked under both instructions to train the probe
-    demonstrations: list  # worked solutions used for elicitation
-
-
-def task_items(config: AuditConfig) -> TaskItems:
-    task = (
-        AddTask(config.n_operands, config.digits)
-        if config.skill == "add"
-        else resolve_task(config.skill)
-    )
-    n_control = config.probe.n_control if config.probe else 0
-    n_train = config.probe.n_items if config.probe else 0
-    n_demo = config.elicitation.n_demonstrations if config.elicitation else 0
-    test = draw(task, config.n_items, seed=config.seed, split="test", unique=True)
-    train = draw(task, n_train + n_demo, seed=config.seed + 1, split="train", unique=True)
-    control = (
-        draw(task, n_control, seed=config.seed + 2, split="test", unique=True) if n_control else []
-    )
-    return TaskItems(test, control, train[:n_train], train[n_train:])
-
-
-def answer(model: Model, items: list, preamble: str, config: AuditConfig) -> Transcripts:
+def answer(model: Model, items: list[Question], preamble: str, config: AuditConfig) -> Transcripts:
     """Greedy answers and their grades."""
-    prompts = [render_prompt(item, preamble) for item in items]
+    prompts = [preamble + item.prompt for item in items]
     outs = generate(model, prompts, config.max_new_tokens, batch_size=config.batch_size)
     responses = [o.text for o in outs]
+    grade = grader(config.grader)
     correct = torch.tensor(
-        [float(is_correct(r, i.answer)) for r, i in zip(responses, items, strict=True)]
+        [float(grade(r, i.answer)) for r, i in zip(responses, items, strict=True)]
     )
     return Transcripts(prompts, responses, correct)
 
@@ -119,8 +93,8 @@ def check_grader(name: str, transcripts: Transcripts) -> None:
         raise InterpError(
             f"the grader marked every one of {name}'s {len(transcripts.responses)} answers "
             f"wrong (first answer: {example!r})",
-            fix="check that the task (skill, n_operands, digits, preamble) is the one the models "
-            "were trained on and that the grader reads their answer format",
+            fix="check that the task (skill, n_operands and digits, or task_file) and preamble are "
+            "the ones the models were trained on and that the grader reads their answer format",
         )
 
 
@@ -460,7 +434,7 @@ def elicitation_entry(
 ) -> dict:
     settings = config.elicitation
     assert settings is not None
-    demos = [(render_prompt(i, config.preamble), worked(i)) for i in items.demonstrations]
+    demos = [(config.preamble + i.prompt, i.solution) for i in items.demonstrations]
     result = elicit(
         model,
         demos,
@@ -689,13 +663,16 @@ def suspect_names(specs: list[str]) -> list[str]:
 
 
 def task_description(config: AuditConfig) -> dict[str, Any]:
+    source: dict[str, Any] = (
+        {"skill": Path(config.task_file).name, "grader": config.grader}
+        if config.task_file is not None
+        else {"skill": config.skill, "n_operands": config.n_operands, "digits": config.digits}
+    )
     return {
-        "skill": config.skill,
-        "n_operands": config.n_operands,
-        "digits": config.digits,
+        **source,
         "prompt": "direct" if config.preamble == "" else repr(config.preamble),
         "n_items": config.n_items,
-        "split": "test",
+        "split": "test" if config.task_file is None else "held out",
         "max_new_tokens": config.max_new_tokens,
     }
 

@@ -71,6 +71,8 @@ class AuditConfig:
     skill: str = "add"
     n_operands: int = 4
     digits: int = 2
+    task_file: str | None = None  # JSON lines of one's own questions, instead of the skill
+    grader: str = "marker"  # how an answer is checked (see interp.experiments.audit_task)
     preamble: str = ""  # the public prompt the suspects are audited under
     n_items: int = 150  # held-out (test split) questions per model
     max_new_tokens: int = 48
@@ -127,6 +129,19 @@ class AuditConfig:
             raise InterpError(
                 f"{where}: the decision rests on {self.decision!r}, which is switched off",
                 fix=f"configure {self.decision!r} or choose another decision",
+            )
+        from interp.experiments.audit_task import GRADERS
+
+        if self.grader not in GRADERS:
+            raise InterpError(
+                f"{where}: grader {self.grader!r} is not one of {tuple(GRADERS)}", fix="pick one"
+            )
+        if self.task_file is not None and (
+            not isinstance(self.task_file, str) or not self.task_file
+        ):
+            raise InterpError(
+                f"{where}: task_file must be the path of a JSON-lines file of questions",
+                fix='e.g. "questions.jsonl", or null for the organism skill',
             )
         if self.probe is None and self.noise is None and self.elicitation is None:
             raise InterpError(
