@@ -250,7 +250,7 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
 
     trained = None
     if config.probe is not None:
-        log(f"probe: instruction contrast on {config.probe.model}")
+        log(f"probe: training contrast on {config.probe.model}")
         probe_model = load_model(config.probe.model)
         trained, _ = train_probe(probe_model, items.probe_train, config, log)
         del probe_model
@@ -289,7 +289,7 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
             probed[name] = transcripts
     if trained is not None and probed:
         log("probe: the suspects' answers read by the reference (the text-only control)")
-        reference = load_model(config.reference)
+        reference = load_model(config.reference)  # again: one model in memory at a time
         for name, transcripts in probed.items():
             metrics["suspects"][name]["probe"].update(
                 reference_reading(trained, reference, transcripts, config.batch_size)
