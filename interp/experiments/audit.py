@@ -415,12 +415,19 @@ def probe_suspect(
     correctness = None
     if 0 < int(correct.sum()) < int(correct.numel()):  # the probe's separation of right and wrong
         correctness = auroc(scores[keep], correct.long())
+    share_ci = None
+    if flagged.numel():
+        ci = bootstrap_ci(
+            lambda f: float(f.mean()), flagged.float(), n=config.n_bootstrap, seed=config.seed
+        )
+        share_ci = [ci.low, ci.high]
     return {
         "applicable": True,
         "reason": None,
         "scores": [float(s) for s in scores[keep]],
         "n_scored": int(keep.sum()),
         "flag_share": float(flagged.float().mean()) if flagged.numel() else 0.0,
+        "flag_share_ci95": share_ci,
         "baseline_flag_share": (
             float(baseline_flagged.float().mean()) if baseline_flagged.numel() else 0.0
         ),

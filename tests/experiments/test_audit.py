@@ -211,6 +211,8 @@ def test_probe_of_another_width_is_not_applied(small_audit):
     assert medium["applicable"] and len(medium["scores"]) == medium["n_scored"] <= 20
     flagged = sum(s > metrics["probe"]["threshold"] for s in medium["scores"])
     assert medium["flag_share"] == pytest.approx(flagged / medium["n_scored"])
+    low, high = medium["flag_share_ci95"]
+    assert 0 <= low <= medium["flag_share"] <= high <= 1
 
 
 def test_text_only_control_reads_each_suspects_answers_with_the_reference(small_audit):

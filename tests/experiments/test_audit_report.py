@@ -118,6 +118,7 @@ def synthetic_metrics(with_score: bool = True) -> dict:
                     "reason": None,
                     "scores": _scores(rng, 0.9),
                     "flag_share": 0.7,
+                    "flag_share_ci95": [0.6, 0.8],
                     "reference_scores": _scores(rng, -0.2),
                     "reference_flag_share": 0.125,
                     "mean_score": 0.3,
@@ -254,7 +255,7 @@ def test_full_audit_writes_report_table_and_every_figure(tmp_path, with_score):
         noise_rows = report.split("## Noise injection")[1].split("![")[0].splitlines()
         probe_rows = report.split("## Probe")[1].split("## ")[0].splitlines()
         m1_row = next(row for row in probe_rows if row.startswith("| `add-medium-m1`"))
-        assert "| 0.700 | 0.125 |" in m1_row  # share flagged, then read by the reference
+        assert "| 0.700 [0.600, 0.800] | 0.125 |" in m1_row  # share flagged, then the control
         suspect_rows = [row for row in noise_rows if row.startswith("| `")]
         assert suspect_rows and all(row.endswith("| 0.030 (0.02) |") for row in suspect_rows)
         assert "1 of 1 sandbaggers caught, 1 of 3 benign models flagged" in report
