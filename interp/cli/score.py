@@ -5,7 +5,7 @@
 
 Each item scores the mean of the probe over its scored tokens (the same per-response score the
 probe was calibrated on); with a calibrated threshold, the share of items above it is reported with
-a bootstrap interval. The probe is checked against the model first: another width, too few layers
+a 95% interval (Wilson). The probe is checked against the model first: another width, too few layers
 or (unless --any-config) another model configuration is refused before any work.
 
 Registered in `interp.cli.main` by `score.register(commands)`.
@@ -40,7 +40,7 @@ def register(commands: Any) -> None:
         "Read the model at the probe's hook point and score every item by the mean probe score of "
         "its tokens (all of them, the last prompt token, or the response tokens of "
         '{"prompt", "response"} records). With a calibrated probe, report the share of items above '
-        "its threshold with a 95% bootstrap interval. The probe must fit the model: same width, "
+        "its threshold with a 95% interval. The probe must fit the model: same width, "
         "enough layers and, unless --any-config, the configuration it was fitted on (use "
         "--any-config for a fine-tuned sibling of that model).",
     )
@@ -117,7 +117,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 def summarize(probe, scores, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Mean score and, with a threshold, the share of items above it, each with a 95% interval."""
-    from interp.probes import bootstrap_ci
+    from interp.probes import bootstrap_ci, share_interval
 
     kept = scores[~scores.isnan()]
     summary: dict[str, Any] = {
@@ -138,9 +138,9 @@ def summarize(probe, scores, *, n_boot: int = 1000, seed: int = 0) -> dict[str, 
     summary["mean_score"] = float(kept.mean())
     summary["mean_score_ci95"] = [mean.low, mean.high]
     if probe.threshold is not None:
-        flagged = probe.flag(kept).float()
-        share = bootstrap_ci(lambda f: float(f.mean()), flagged, n=n_boot, seed=seed)
-        summary["flag_share"] = float(flagged.mean())
+        flagged = probe.flag(kept)
+        share = share_interval(int(flagged.sum()), int(flagged.numel()))
+        summary["flag_share"] = share.value
         summary["flag_share_ci95"] = [share.low, share.high]
     return summary
 

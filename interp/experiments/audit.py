@@ -53,6 +53,7 @@ from interp.probes import (
     fit_mass_mean_probe,
     layer_sweep,
     mean_per_prompt,
+    share_interval,
 )
 from interp.sandbag import elicit, noise_sweep
 from interp.sandbag.noise import MAX_EXTRA_LEVELS
@@ -417,10 +418,8 @@ def probe_suspect(
         correctness = auroc(scores[keep], correct.long())
     share_ci = None
     if flagged.numel():
-        ci = bootstrap_ci(
-            lambda f: float(f.mean()), flagged.float(), n=config.n_bootstrap, seed=config.seed
-        )
-        share_ci = [ci.low, ci.high]
+        share = share_interval(int(flagged.sum()), int(flagged.numel()))
+        share_ci = [share.low, share.high]
     return {
         "applicable": True,
         "reason": None,

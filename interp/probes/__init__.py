@@ -23,6 +23,7 @@ from interp.probes.metrics import (
     bootstrap_ci,
     fpr_at_threshold,
     midranks,
+    share_interval,
     tpr_at_threshold,
 )
 from interp.probes.probe import (
@@ -74,6 +75,7 @@ __all__ = [
     "permutation_null",
     "required_controls",
     "score_many",
+    "share_interval",
     "shuffled_labels",
     "split_by_prompt",
     "tpr_at_threshold",

@@ -10,6 +10,7 @@ Everything is computed in float64 on the CPU; results are Python floats.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,22 @@ def fpr_at_threshold(scores: Float[Tensor, " n"], labels: Tensor, threshold: flo
             "no negative examples to compute an FPR on", fix="include label-0 examples"
         )
     return float((s[~y] > threshold).double().mean())
+
+
+def share_interval(k: int, n: int, level: float = 0.95) -> Interval:
+    """The share k / n with its Wilson score interval: unlike a bootstrap, it stays honest at 0 of
+    n and n of n, where every resample agrees.
+
+    >>> round(share_interval(150, 150).low, 3), round(share_interval(0, 150).high, 3)
+    (0.975, 0.025)
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise InterpError(f"a share needs 0 <= k <= n and n > 0, got {k} of {n}", fix="count again")
+    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2)))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), level)
 
 
 def bootstrap_ci(

@@ -117,3 +117,18 @@ def test_bootstrap_keeps_groups_whole_and_drops_degenerate_resamples():
     assert 100 <= ci.n_boot < 200
     with pytest.raises(InterpError, match="lengths"):
         bootstrap_ci(auroc, torch.ones(3), torch.ones(4))
+
+
+def test_share_interval_is_the_wilson_interval_and_stays_open_at_the_ends():
+    from interp.probes import share_interval
+
+    half = share_interval(1, 2)
+    assert (half.value, round(half.low, 4), round(half.high, 4)) == (0.5, 0.0945, 0.9055)
+    z2 = 1.959964**2
+    assert share_interval(0, 150).high == pytest.approx(z2 / (150 + z2), rel=1e-5)
+    assert share_interval(150, 150).low == pytest.approx(150 / (150 + z2), rel=1e-5)
+    inner = share_interval(60, 150)
+    assert inner.low < 0.4 < inner.high and inner.high - inner.low < 0.16
+    for k, n in [(3, 2), (-1, 5), (0, 0)]:
+        with pytest.raises(InterpError):
+            share_interval(k, n)
