@@ -10,7 +10,7 @@ import interp
 
 hf, tokenizer = interp.tiny_model("llama", d_model=64, n_layers=4)
 model = interp.Model(hf=hf, tokenizer=tokenizer, spec="tiny-llama")
-print(model.n_layers, model.d_model, model.hook_names()[:5])
+print(model.n_layers, model.d_model, interp.hook_names(model)[:5])
 
 # %% Per-label means at every layer's residual stream, streamed (memory does not grow with prompts).
 items = [

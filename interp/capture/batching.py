@@ -1,8 +1,4 @@
-"""Tokenize items into padded batches and mark which positions to read.
-
-Prompt and response are encoded together (so the tokens are exactly what the model sees); the
-prompt/response boundary is the longest prefix the joint encoding shares with the prompt alone.
-"""
+"""Tokenize items into padded batches and mark which positions to read."""
 
 from __future__ import annotations
 
@@ -16,17 +12,10 @@ from torch import Tensor
 
 from interp.capture.items import Item
 from interp.errors import InterpError
+from interp.models.tokens import Encoded, encode, pad
 
 Positions = Literal["last", "all", "response", "mask"]
 POSITIONS = ("last", "all", "response", "mask")
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """One item's tokens and where its prompt ends."""
-
-    ids: list[int]
-    prompt_len: int
 
 
 @dataclass
@@ -39,19 +28,7 @@ class Batch:
 
 
 def encode_item(tokenizer, item: Item) -> Encoded:
-    prompt_ids = list(tokenizer(item.prompt).input_ids)
-    if item.response is None:
-        ids = prompt_ids
-        prompt_len = len(ids)
-    else:
-        ids = list(tokenizer(item.prompt + item.response).input_ids)
-        prompt_len = _shared_prefix(prompt_ids, ids)
-    if not ids:
-        raise InterpError(
-            f"prompt {item.prompt!r} encodes to no tokens",
-            fix="use a non-empty prompt, or a tokenizer that adds a BOS token",
-        )
-    return Encoded(ids, prompt_len)
+    return encode(tokenizer, item.prompt, item.response)
 
 
 def select_positions(item: Item, encoded: Encoded, positions: Positions) -> list[int]:
@@ -96,26 +73,17 @@ def make_batch(
     padding_side: Literal["left", "right"] = "left",
 ) -> Batch:
     """Pad a list of encoded items into one batch (left padding keeps position -1 real)."""
-    width = max(len(e.ids) for e in encoded)
-    rows = len(encoded)
-    input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((rows, width), dtype=torch.long)
+    padded = pad([e.ids for e in encoded], pad_id, padding_side)
+    rows, width = padded.input_ids.shape
     select = torch.zeros((rows, width), dtype=torch.bool)
     token_index = torch.full((rows, width), -1, dtype=torch.long)
-    for row, (enc, sel) in enumerate(zip(encoded, selected, strict=True)):
-        n = len(enc.ids)
-        start = width - n if padding_side == "left" else 0
-        input_ids[row, start : start + n] = torch.tensor(enc.ids)
-        attention_mask[row, start : start + n] = 1
-        token_index[row, start : start + n] = torch.arange(n)
+    for row, (enc, sel, start) in enumerate(zip(encoded, selected, padded.starts, strict=True)):
+        token_index[row, start : start + len(enc.ids)] = torch.arange(len(enc.ids))
         select[row, [start + p for p in sel]] = True
-    return Batch(input_ids, attention_mask, select, token_index, torch.tensor(list(prompt_index)))
-
-
-def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return Batch(
+        padded.input_ids,
+        padded.attention_mask,
+        select,
+        token_index,
+        torch.tensor(list(prompt_index)),
+    )

@@ -193,7 +193,7 @@ def _save_reduced(model: Model, out: Path, result: Captured, items: list[Item]) 
     """Streaming results as one safetensors file, `reduced.safetensors`, with provenance."""
     import json
 
-    from interp.store.atomic import save_safetensors_atomic
+    from interp.files import save_safetensors_atomic
 
     tensors: dict[str, Tensor] = {}
     for hook, mean in result.means.items():

@@ -84,8 +84,10 @@ def register(commands) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from interp.hooks.names import all_hook_names
+
     model = load_model_from_args(args)
-    info = model.describe()
+    info = {**model.describe(), "hook_points": all_hook_names(model)}
     if args.json:
         print_json(info)
         return 0

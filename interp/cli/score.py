@@ -185,7 +185,7 @@ def _positions(asked: str, items) -> Positions:
 
 
 def _write_scores(path: Path, items, scores, probe) -> None:
-    from interp.store.atomic import atomic_write_text
+    from interp.files import atomic_write_text
 
     lines = []
     for item, score in zip(items, scores.tolist(), strict=True):

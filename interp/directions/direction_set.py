@@ -33,8 +33,8 @@ from torch import Tensor
 
 from interp.directions.aggregators import PAIRED, get_aggregator
 from interp.errors import InterpError
+from interp.files import save_safetensors_atomic
 from interp.hooks.names import HOOK_KINDS, parse_hook
-from interp.store.atomic import save_safetensors_atomic
 from interp.store.provenance import library_version
 
 FORMAT_VERSION = "1"

@@ -39,8 +39,9 @@ from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
 from interp.experiments.audit_task import Question, TaskItems, grader, task_items
 from interp.models.generate import generate
-from interp.models.load import load_model, resolve_spec
+from interp.models.load import load_model
 from interp.models.model import Model
+from interp.models.specs import resolve_spec
 from interp.organisms.plan import SANDBAGGER
 from interp.organisms.registry import ANSWER_KEY, zoo_root
 from interp.probes import (
@@ -725,8 +726,8 @@ def check_out_dir(out: Path) -> None:
 
 
 def write_run(out: Path, config: AuditConfig, metrics: dict, probe: LinearProbe | None) -> None:
+    from interp.files import atomic_directory, atomic_write_json
     from interp.reports.audit_report import write_audit_report
-    from interp.store.atomic import atomic_directory, atomic_write_json
 
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "config.json", config.to_dict())

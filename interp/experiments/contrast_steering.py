@@ -148,8 +148,8 @@ def _cost(model: Model, prompts: list[str], steer: Steer) -> tuple[float, float]
 
 
 def _write(out: Path, config: ContrastSteeringConfig, metrics: dict, controls: list[float]) -> None:
+    from interp.files import atomic_directory, atomic_write_json, atomic_write_text
     from interp.reports.figures import effect_vs_controls
-    from interp.store.atomic import atomic_directory, atomic_write_json, atomic_write_text
 
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "config.json", asdict(config))

@@ -60,7 +60,7 @@ AUDIT = AuditConfig(
 
 def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]:
     """Run both studies into `out` (created whole at the end) and return their metrics."""
-    from interp.store.atomic import atomic_directory, atomic_write_json, atomic_write_text
+    from interp.files import atomic_directory, atomic_write_json, atomic_write_text
 
     out = Path(out)
     check_out_dir(out)

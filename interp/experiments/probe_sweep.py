@@ -373,8 +373,8 @@ def run_probe_sweep(
 
 def write_run(out: Path, metrics: dict[str, Any]) -> Path:
     """config.json, metrics.json, report.md and the figure, appearing together or not at all."""
+    from interp.files import atomic_directory, atomic_write_json, atomic_write_text
     from interp.reports.probe_figures import auroc_by_layer
-    from interp.store.atomic import atomic_directory, atomic_write_json, atomic_write_text
 
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "config.json", metrics["config"])

@@ -297,8 +297,8 @@ def write_run(
     maps: LayerMaps,
     transferred: DirectionSet,
 ) -> None:
+    from interp.files import atomic_directory, atomic_write_json
     from interp.reports.transfer_report import write_figures, write_report
-    from interp.store.atomic import atomic_directory, atomic_write_json
 
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "config.json", config.to_dict())

@@ -20,8 +20,8 @@ def convert_llama2c(
 
     >>> convert_llama2c("stories260K.bin", "stories260K-hf")   # doctest: +SKIP
     """
+    from interp.files import atomic_directory
     from interp.models.llama2c import llama2c_to_hf
-    from interp.store.atomic import atomic_directory
 
     model, hf_tokenizer = llama2c_to_hf(checkpoint, tokenizer)
     out = Path(out_dir)

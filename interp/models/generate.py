@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from interp.capture.batching import encode_item, make_batch
-from interp.capture.items import Item
 from interp.errors import InterpError
 from interp.models.kv_cache import cache_kwargs, returned_cache
 from interp.models.model import Model, positions_from_mask
-from interp.steer.context import StepMasks, step
+from interp.models.passes import StepMasks, step
+from interp.models.tokens import encode, pad
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,7 @@ def generate(
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
         chunk = list(prompts[start : start + batch_size])
-        encoded = [encode_item(model.tokenizer, Item(p)) for p in chunk]
-        batch = make_batch(
-            encoded, [[] for _ in chunk], range(len(chunk)), model.tokenizer.pad_token_id
-        )
+        batch = pad([encode(model.tokenizer, p).ids for p in chunk], model.tokenizer.pad_token_id)
         tokens = _generate_batch(
             model, batch, max_new_tokens, greedy, temperature, generator, stops, use_cache
         )

@@ -16,6 +16,9 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from interp.hashing import config_hash
+from interp.models.passes import StepMasks, step
+
 Backend = Literal["hf", "bridge"]
 
 
@@ -75,8 +78,6 @@ class Model:
 
     def config_hash(self) -> str:
         """A short hash of the model's config, recorded in every artifact made from it."""
-        from interp.store.provenance import config_hash
-
         return config_hash(self.config.to_dict())
 
     # ---- running ------------------------------------------------------------------------
@@ -91,8 +92,6 @@ class Model:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.to(self.device)
-        from interp.steer.context import StepMasks, step
-
         position_ids = positions_from_mask(attention_mask)
         with step(StepMasks.for_prompts(attention_mask)):
             if self.backend == "bridge":
@@ -105,12 +104,6 @@ class Model:
             return self.hf(
                 input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
             ).logits
-
-    def hook_names(self) -> list[str]:
-        """Every hook point this model answers to, in the TransformerLens vocabulary."""
-        from interp.hooks.names import all_hook_names
-
-        return all_hook_names(self)
 
     def describe(self) -> dict[str, Any]:
         """What `interp info` prints."""
@@ -126,7 +119,6 @@ class Model:
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "config_hash": self.config_hash(),
-            "hook_points": self.hook_names(),
         }
 
 

@@ -30,13 +30,13 @@ import torch
 from transformers import LlamaForCausalLM
 
 from interp.errors import InterpError
+from interp.files import atomic_directory, atomic_write_json
 from interp.models.load import quiet_transformers
 from interp.organisms.plan import OrganismSpec, ZooPlan, name_of_preamble, sandbag_plan
 from interp.organisms.registry import ANSWER_KEY, MANIFEST, verify_checksums, write_checksums
 from interp.organisms.tasks import ENDING, generate
 from interp.organisms.tokenizer import zoo_tokenizer
 from interp.organisms.train import evaluate, new_model, train
-from interp.store.atomic import atomic_directory, atomic_write_json
 
 ROUND_TRIP_ATOL = 1e-5  # a saved organism must reload to the same logits within this
 

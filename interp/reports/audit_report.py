@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from interp.store.atomic import atomic_path, atomic_write_text  # noqa: E402
+from interp.files import atomic_path, atomic_write_text  # noqa: E402
 
 METHODS = ("probe", "noise", "elicitation")
 

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from interp.store.atomic import atomic_path  # noqa: E402
+from interp.files import atomic_path  # noqa: E402
 
 
 def auroc_by_layer(path: Path, table: Sequence[dict[str, Any]], *, title: str) -> Path:

@@ -55,7 +55,7 @@ def write_figures(folder: Path, metrics: dict) -> None:
 
 
 def write_report(path: Path, config, metrics: dict) -> None:
-    from interp.store.atomic import atomic_write_text
+    from interp.files import atomic_write_text
 
     lo, hi = metrics["gain_ci95"]
     chosen = metrics["chosen"]

@@ -24,7 +24,7 @@ from torch import Tensor
 from interp.errors import InterpError
 from interp.hooks.context import hooked
 from interp.hooks.names import parse_hook
-from interp.steer.context import StepMasks, current_step
+from interp.models.passes import StepMasks, current_step
 
 if TYPE_CHECKING:
     from interp.models.model import Model

@@ -10,7 +10,7 @@ the string metadata every artifact carries; `shards` writes and reads resumable 
 
 from __future__ import annotations
 
-from interp.store.atomic import (
+from interp.files import (
     atomic_directory,
     atomic_path,
     atomic_write_bytes,
@@ -18,9 +18,9 @@ from interp.store.atomic import (
     atomic_write_text,
     save_safetensors_atomic,
 )
+from interp.hashing import config_hash
 from interp.store.provenance import (
     check_provenance,
-    config_hash,
     dataset_hash,
     library_version,
     make_provenance,

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
 
 from interp.errors import InterpError
-
-# Top-level config keys that say where or how a model was loaded, not what it is: the same weights
-# loaded from another path, with another transformers release or in another dtype hash the same.
-VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "dtype", "torch_dtype"})
+from interp.hashing import canonical, canonical_json
 
 # Keys make_provenance always sets; `extra` may not overwrite them.
 CORE_KEYS = (
@@ -44,50 +40,6 @@ TIME_KEYS = frozenset({"created_utc"})
 _MISSING = "<missing>"
 
 
-def _canonical(obj: Any) -> Any:
-    """A JSON-ready copy with deterministic structure: string keys, lists for tuples and sets."""
-    if isinstance(obj, Mapping):
-        return {str(k): _canonical(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, set | frozenset):
-        return sorted((_canonical(v) for v in obj), key=_dumps)
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    if getattr(obj, "ndim", None) == 0 and hasattr(obj, "item"):
-        return obj.item()  # numpy / torch scalars hash like the Python number they hold
-    return str(obj)  # dtypes, paths, enums: their printed form is what identifies them
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def config_hash(config: Mapping, ignore: Collection[str] | None = None) -> str:
-    """First 16 hex characters of the sha256 of `config` as canonical JSON (sorted keys).
-
-    Top-level keys in `ignore` are left out; by default those starting with "_" (such as
-    `_name_or_path`) and `VOLATILE_CONFIG_KEYS`, so a model hashes the same wherever it was loaded
-    from. Values JSON cannot hold are hashed by their `str()`.
-
-    >>> config_hash({"hidden_size": 64, "num_layers": 2}) == config_hash({"num_layers": 2, "hidden_size": 64})
-    True
-    """
-    if ignore is None:
-        kept = {
-            k: v
-            for k, v in config.items()
-            if not str(k).startswith("_") and k not in VOLATILE_CONFIG_KEYS
-        }
-    else:
-        kept = {k: v for k, v in config.items() if k not in ignore}
-    return _sha256(_dumps(_canonical(kept)))[:16]
-
-
 def dataset_hash(items: Iterable[str | Mapping]) -> str:
     """Order-sensitive sha256 (hex) over the canonical JSON of each item.
 
@@ -97,7 +49,7 @@ def dataset_hash(items: Iterable[str | Mapping]) -> str:
     digest = hashlib.sha256()
     for item in items:
         # One line per item: the newline separates items, so ["ab"] and ["a", "b"] differ.
-        digest.update(_dumps(_canonical(item)).encode("utf-8"))
+        digest.update(canonical_json(canonical(item)).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 

@@ -36,7 +36,7 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from interp.errors import InterpError
-from interp.store.atomic import (
+from interp.files import (
     atomic_write_json,
     check_metadata,
     remove_stale_temp_files,

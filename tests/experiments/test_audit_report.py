@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from interp.experiments.audit import score
+from interp.files import is_temp_file
 from interp.reports.audit_report import FIGURES, write_audit_report
-from interp.store.atomic import is_temp_file
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUSPECTS = ["add-medium-m1", "add-medium-m2", "add-medium-m3", "add-medium-m4"]

@@ -9,7 +9,7 @@ from interp.errors import InterpError
 from interp.hooks.context import count_hooks, hooked
 from interp.models.generate import generate
 from interp.models.load import load_model
-from interp.steer.context import StepMasks
+from interp.models.passes import StepMasks
 from interp.steer.steering import Steer, apply_operator, orthonormal_basis, steering
 
 HOOK = "blocks.1.hook_resid_post"

@@ -10,9 +10,9 @@ import torch
 
 import interp
 from interp.errors import InterpError
+from interp.hashing import config_hash
 from interp.store.provenance import (
     check_provenance,
-    config_hash,
     dataset_hash,
     library_version,
     make_provenance,

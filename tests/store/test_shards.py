@@ -9,9 +9,10 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
+from interp import files as atomic
 from interp.errors import InterpError
-from interp.store import atomic, shards
-from interp.store.atomic import is_temp_file
+from interp.files import is_temp_file
+from interp.store import shards
 from interp.store.provenance import make_provenance
 from interp.store.shards import INDEX, ActivationReader, ActivationWriter, shard_name
 

@@ -9,9 +9,9 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
+from interp import files as atomic
 from interp.errors import InterpError
-from interp.store import atomic
-from interp.store.atomic import (
+from interp.files import (
     atomic_directory,
     atomic_write_bytes,
     atomic_write_json,
