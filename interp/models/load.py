@@ -1,17 +1,21 @@
-"""Turn a model spec (one string) into a loaded `Model`.
+"""Turn a model spec (one string) into a loaded `Model`, in the precision and placement asked for.
 
-Specs: a local Hugging Face directory; a llama2.c checkpoint `*.bin` (tokenizer `tok*.bin` beside it);
-`organism:NAME` for a built model organism; a hub id such as `Qwen/Qwen2.5-0.5B` (online only).
+Specs (see `interp.models.specs`): a local Hugging Face directory; a `.gguf` file (dequantized by
+transformers, tokenizer and chat template from the file); a llama2.c checkpoint `*.bin`; `SCHEME:NAME`
+such as `organism:NAME`; a hub id (online only).
+
+Precision: `dtype` defaults to bfloat16 on CUDA and float32 on a CPU. Placement: one `device`, or a
+`device_map` ("auto", or a dict from module name to device, "cpu" or "disk") spread by accelerate
+within `max_memory`, offloading to `offload_folder` what fits nowhere else.
 """
 
 from __future__ import annotations
 
 import copy as copy_module
-import re
 import warnings
 from copy import deepcopy
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from transformers import (
@@ -24,36 +28,72 @@ from transformers.utils import logging as hf_logging
 
 from interp.errors import InterpError
 from interp.models.model import Backend, Model
+from interp.models.specs import resolve_spec
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DeviceMap = str | dict[str, Any]
 
 
 def load_model(
     spec: str | Path,
     *,
     backend: Backend = "hf",
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    device_map: DeviceMap | None = None,
+    max_memory: dict[int | str, int | str] | None = None,
+    offload_folder: str | Path | None = None,
     tokenizer: str | Path | None = None,
 ) -> Model:
     """Load a causal LM and its tokenizer from a model spec.
 
+    `device` defaults to CUDA when present, else the CPU; `dtype` to bfloat16 on CUDA and float32
+    on a CPU. Pass `device_map="auto"` (with `max_memory`, e.g. {0: "20GiB", "cpu": "60GiB"}) to
+    spread a model over several devices, or a dict that places modules by name.
+
     >>> model = load_model("../shared/models/stories260K/stories260K.bin")   # doctest: +SKIP
-    >>> model = load_model("runs/tiny-llama", backend="bridge")               # doctest: +SKIP
+    >>> model = load_model("SmolLM2-135M-Instruct.Q4_1.gguf", dtype="bfloat16")  # doctest: +SKIP
+    >>> model = load_model("runs/big-model", device_map="auto", max_memory={0: "20GiB"})  # doctest: +SKIP
     """
     quiet_transformers()
     if backend not in ("hf", "bridge"):
         raise InterpError(f"unknown backend {backend!r}", fix="use 'hf' or 'bridge'")
     spec = str(spec)
-    hf_model, hf_tokenizer = _load_hf(spec, tokenizer)
-    hf_model.to(device=device, dtype=dtype)  # type: ignore[call-arg]  # transformers' typed wrapper
+    target = torch.device(device) if device is not None else default_device()
+    torch_dtype = as_dtype(dtype) if dtype is not None else default_dtype(target, device_map)
+    if device_map is not None and backend == "bridge":
+        raise InterpError(
+            "the TransformerLens bridge runs on one device and cannot take a device map",
+            fix="use --backend hf with --device-map, or load the model on one --device",
+        )
+    placement = _placement(target, device_map, max_memory, offload_folder)
+    hf_model, hf_tokenizer = _load_hf(spec, tokenizer, torch_dtype, placement)
+    if device_map is None:
+        hf_model.to(device=target, dtype=torch_dtype)  # type: ignore[call-arg]
     hf_model.eval()
     if hf_tokenizer.pad_token_id is None:
         # Padding needs an id; masked positions never influence real tokens, so any id will do.
         hf_tokenizer.pad_token = hf_tokenizer.eos_token or hf_tokenizer.unk_token
     model = Model(hf=hf_model, tokenizer=hf_tokenizer, spec=spec, backend="hf")
     return with_backend(model, backend, copy=False) if backend != "hf" else model
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device, device_map: DeviceMap | None = None) -> torch.dtype:
+    """bfloat16 where the model runs on CUDA, float32 on a CPU (where bf16 matmuls are slow)."""
+    on_cuda = device.type == "cuda" or (device_map is not None and torch.cuda.is_available())
+    return torch.bfloat16 if on_cuda else torch.float32
+
+
+def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise InterpError(f"unknown dtype {dtype!r}", fix=f"use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
 
 
 def quiet_transformers() -> None:
@@ -76,13 +116,21 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
                 "a bridge model cannot be unwrapped", fix="load the model again with backend='hf'"
             )
         return model
+    if getattr(model.hf, "hf_device_map", None) is not None:
+        raise InterpError(
+            "the TransformerLens bridge runs on one device and cannot wrap a model spread by a "
+            "device map",
+            fix="load the model on one device to use the bridge",
+        )
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model = deepcopy(model.hf) if copy else model.hf
     tokenizer = model.tokenizer
-    if "name_or_path" not in tokenizer.init_kwargs:
+    if "name_or_path" not in tokenizer.init_kwargs or str(
+        tokenizer.init_kwargs.get("name_or_path", "")
+    ).endswith(".gguf"):
         # The bridge reloads a tokenizer from its saved path to turn on BOS; one built in memory
-        # has no path, and interp passes token ids anyway, so hand the bridge this one as it is.
+        # (or read from a .gguf) has no such path, and interp passes token ids anyway.
         tokenizer = copy_module.copy(tokenizer)
         tokenizer.init_kwargs = {
             **tokenizer.init_kwargs,
@@ -92,13 +140,20 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bridge = TransformerBridge.boot_transformers(
-            model.spec,
-            hf_model=hf_model,
-            tokenizer=tokenizer,
-            device=model.device,
-            dtype=model.dtype,
-        )
+        try:
+            bridge = TransformerBridge.boot_transformers(
+                model.spec,
+                hf_model=hf_model,
+                tokenizer=tokenizer,
+                device=model.device,
+                dtype=model.dtype,
+            )
+        except (ValueError, NotImplementedError, KeyError) as err:
+            raise InterpError(
+                f"TransformerLens' bridge does not support {model.architecture} models "
+                f"({_first_line(err)})",
+                fix="use the default backend (--backend hf), which reads every decoder-only family",
+            ) from err
     return Model(
         hf=cast(PreTrainedModel, bridge.original_model),
         tokenizer=model.tokenizer,
@@ -108,66 +163,65 @@ def with_backend(model: Model, backend: Backend, *, copy: bool = True) -> Model:
     )
 
 
-def resolve_spec(spec: str | Path) -> tuple[str, str | Path]:
-    """What a model spec names, checked without loading anything: ("dir", path) for a Hugging Face
-    directory (an organism's included), ("llama2c", path) for a checkpoint, ("hub", id) otherwise.
-    Raises `InterpError` for a spec that cannot load, so long runs can check every model first.
-
-    >>> resolve_spec("organism:add-small")          # doctest: +SKIP
-    ('dir', PosixPath('.../interp/organisms/zoo/add-small'))
-    """
-    spec = str(spec)
-    if spec.startswith("organism:"):
-        from interp.organisms.registry import organism_path
-
-        return "dir", _checked_dir(organism_path(spec.removeprefix("organism:")))
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return "dir", _checked_dir(path)
-    if path.is_file():
-        if path.suffix == ".bin" and path.name != "pytorch_model.bin":
-            return "llama2c", path
+def _placement(
+    device: torch.device,
+    device_map: DeviceMap | None,
+    max_memory: dict[int | str, int | str] | None,
+    offload_folder: str | Path | None,
+) -> dict[str, Any]:
+    """Keyword arguments for `from_pretrained` that place the weights as asked."""
+    if device_map is None:
+        if max_memory is not None or offload_folder is not None:
+            raise InterpError(
+                "max_memory and offload_folder only apply with a device map",
+                fix="add --device-map auto",
+            )
+        return {}
+    try:
+        import accelerate  # noqa: F401  (from_pretrained needs it for any device map)
+    except ImportError:
         raise InterpError(
-            f"{spec} is a file but not a llama2.c checkpoint (*.bin)",
-            fix="pass a Hugging Face model directory, a llama2.c .bin checkpoint, or organism:NAME",
-        )
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith(".bin") or "\\" in spec
-    if looks_like_path or not HUB_ID.match(spec) or spec.count("/") > 1:
-        raise InterpError(
-            f"no model at {spec}: no such file or directory",
-            fix="check the path; a model spec is a Hugging Face directory, a llama2.c .bin checkpoint, organism:NAME or a hub id",
-        )
-    return "hub", spec
-
-
-def _checked_dir(path: Path) -> Path:
-    if not (path / "config.json").is_file():
-        raise InterpError(
-            f"{path} is not a Hugging Face model directory (no config.json)",
-            fix="pass a directory written by save_pretrained or `interp convert`",
-        )
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise InterpError(
-            f"{path} has a config.json but no weights (model.safetensors)",
-            fix="copy the weights into the directory or re-run `interp convert`",
-        )
-    return path
+            "a device map needs the accelerate package", fix="pip install accelerate"
+        ) from None
+    kwargs: dict[str, Any] = {"device_map": device_map}
+    if max_memory is not None:
+        kwargs["max_memory"] = max_memory
+    if offload_folder is not None:
+        kwargs["offload_folder"] = str(offload_folder)
+    return kwargs
 
 
 def _load_hf(
-    spec: str, tokenizer: str | Path | None
+    spec: str,
+    tokenizer: str | Path | None,
+    dtype: torch.dtype,
+    placement: dict[str, Any],
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     kind, where = resolve_spec(spec)
-    if kind == "dir":
-        return _load_hf_dir(Path(where))
     if kind == "llama2c":
+        if placement:
+            raise InterpError(
+                "a llama2.c checkpoint is built in memory and cannot be spread by a device map",
+                fix=f"convert it first (interp convert {spec} --out DIR) and load the directory",
+            )
         from interp.models.llama2c import llama2c_to_hf
 
         return llama2c_to_hf(Path(where), tokenizer)
-    return _load_hub(str(where))
+    if kind == "gguf":
+        from interp.models.gguf import load_gguf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, hf_tokenizer = load_gguf(Path(where), dtype=dtype, **placement)
+        return model, hf_tokenizer
+    if kind == "dir":
+        return _load_hf_dir(Path(where), dtype, placement)
+    return _load_hub(str(where), dtype, placement)
 
 
-def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _load_hf_dir(
+    path: Path, dtype: torch.dtype, placement: dict[str, Any]
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A directory `resolve_spec` has checked: its tokenizer and weights."""
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -180,8 +234,10 @@ def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hf_model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, attn_implementation="sdpa", dtype=torch.float32
+                path, local_files_only=True, dtype=dtype, **placement
             )
+    except InterpError:
+        raise
     except Exception as err:  # transformers raises many types for bad files; all mean the same here
         raise InterpError(
             f"could not load the weights in {path} ({_first_line(err)})",
@@ -190,13 +246,15 @@ def _load_hf_dir(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     return hf_model, hf_tokenizer
 
 
-def _load_hub(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _load_hub(
+    name: str, dtype: torch.dtype, placement: dict[str, Any]
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from interp.models.hub import require_hub
 
     try:  # a model already in the local cache loads offline
         return (
             AutoModelForCausalLM.from_pretrained(
-                name, local_files_only=True, attn_implementation="sdpa"
+                name, local_files_only=True, dtype=dtype, **placement
             ),
             AutoTokenizer.from_pretrained(name, local_files_only=True),
         )
@@ -204,7 +262,7 @@ def _load_hub(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         pass
     require_hub(name)
     return (
-        AutoModelForCausalLM.from_pretrained(name, attn_implementation="sdpa"),
+        AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **placement),
         AutoTokenizer.from_pretrained(name),
     )
 

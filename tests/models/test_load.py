@@ -10,7 +10,8 @@ import torch
 
 from interp.errors import InterpError
 from interp.models.generate import generate
-from interp.models.load import load_model, resolve_spec, with_backend
+from interp.models.load import load_model, with_backend
+from interp.models.specs import resolve_spec
 from interp.models.tiny import TINY_ARCHITECTURES
 
 
@@ -66,7 +67,7 @@ def test_bad_specs(tmp_path, tiny_dirs):
         load_model(truncated)
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(InterpError, match="not a llama2.c checkpoint"):
+    with pytest.raises(InterpError, match="neither a GGUF model"):
         load_model(text)
     with pytest.raises(InterpError, match="backend"):
         load_model(tiny_dirs["llama"], backend="vllm")
