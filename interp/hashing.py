@@ -12,8 +12,11 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 # Top-level config keys that say where or how a model was loaded, not what it is: the same weights
-# loaded from another path, with another transformers release or in another dtype hash the same.
-VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "dtype", "torch_dtype"})
+# loaded from another path, with another transformers release, in another dtype, or dequantized from
+# a GGUF file rather than from its converted directory hash the same.
+VOLATILE_CONFIG_KEYS = frozenset(
+    {"transformers_version", "dtype", "torch_dtype", "quantization_config"}
+)
 
 
 def canonical(obj: Any) -> Any:
@@ -58,5 +61,3 @@ def config_hash(config: Mapping, ignore: Collection[str] | None = None) -> str:
     else:
         kept = {k: v for k, v in config.items() if k not in ignore}
     return sha256_hex(canonical_json(canonical(kept)))[:16]
-
-

@@ -1,4 +1,8 @@
-"""Write a llama2.c checkpoint out as a Hugging Face directory, checked by reloading it."""
+"""Write a GGUF file or a llama2.c checkpoint out as a Hugging Face directory, checked by reloading it.
+
+A GGUF is dequantized to float32 once here instead of at every load (dequantizing and reading its
+metadata is most of a GGUF load); its tokenizer, chat template included, is saved beside the weights.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,44 @@ from pathlib import Path
 import torch
 
 from interp.errors import InterpError
+from interp.files import atomic_directory
+from interp.models.specs import resolve_spec
+
+
+def convert_model(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    tokenizer: str | Path | None = None,
+    verify: bool = True,
+) -> Path:
+    """Convert a `.gguf` or llama2.c `.bin` into `out_dir`; the directory appears only when complete.
+
+    >>> convert_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-hf")   # doctest: +SKIP
+    """
+    kind, where = resolve_spec(source)
+    if kind == "gguf":
+        from interp.models.gguf import load_gguf
+
+        model, hf_tokenizer = load_gguf(Path(where), dtype=torch.float32)
+        model = _without_quantizer(model)
+    elif kind == "llama2c":
+        from interp.models.llama2c import llama2c_to_hf
+
+        model, hf_tokenizer = llama2c_to_hf(Path(where), tokenizer)
+    else:
+        raise InterpError(
+            f"{source} is already a Hugging Face model ({kind}); there is nothing to convert",
+            fix="convert a .gguf file or a llama2.c .bin checkpoint",
+        )
+    model.eval()
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        model.save_pretrained(tmp)
+        hf_tokenizer.save_pretrained(tmp)
+        if verify:
+            _check_reload(model, tmp)
+    return out
 
 
 def convert_llama2c(
@@ -20,17 +62,22 @@ def convert_llama2c(
 
     >>> convert_llama2c("stories260K.bin", "stories260K-hf")   # doctest: +SKIP
     """
-    from interp.files import atomic_directory
-    from interp.models.llama2c import llama2c_to_hf
+    return convert_model(checkpoint, out_dir, tokenizer=tokenizer, verify=verify)
 
-    model, hf_tokenizer = llama2c_to_hf(checkpoint, tokenizer)
-    out = Path(out_dir)
-    with atomic_directory(out) as tmp:
-        model.save_pretrained(tmp)
-        hf_tokenizer.save_pretrained(tmp)
-        if verify:
-            _check_reload(model, tmp)
-    return out
+
+def _without_quantizer(model):
+    """The same tensors in a model that transformers saves: one loaded from a GGUF keeps a GGUF
+    quantizer (and refuses save_pretrained) although its weights are plain floats by then."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    return plain.eval()
 
 
 def _check_reload(model, directory: Path) -> None:
@@ -44,6 +91,6 @@ def _check_reload(model, directory: Path) -> None:
         expected, got = model(probe).logits, reloaded(probe).logits
     if not torch.allclose(expected, got, atol=1e-5, rtol=0):
         raise InterpError(
-            f"the converted model in {directory} does not reproduce the checkpoint's logits",
-            fix="report this as a bug with the checkpoint's header",
+            f"the converted model in {directory} does not reproduce the source's logits",
+            fix="report this as a bug with the source file's header",
         )

@@ -22,7 +22,19 @@ from interp.errors import InterpError
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 # Metadata value types: fixed-size scalars by struct code; 8 is a string, 9 an array.
-_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
 _STRING, _ARRAY = 8, 9
 # Metadata keys worth keeping from the header; the vocabulary arrays are skipped, not read.
 _KEPT_KEYS = ("general.architecture", "general.name", "general.alignment", "general.file_type")
@@ -73,19 +85,21 @@ def check_gguf(path: str | Path) -> GGUFHeader:
         raise InterpError(
             f"{header.path} holds a {header.architecture!r} model, which transformers cannot load "
             "from GGUF",
-            fix=f"use a GGUF of one of {', '.join(sorted(supported))}, or convert the original "
+            fix=f"use a GGUF of one of {', '.join(sorted(supported.values()))}, or convert the original "
             "checkpoint to a Hugging Face directory",
         )
     return header
 
 
-def supported_architectures() -> set[str] | None:
-    """GGUF architectures the installed transformers reads (normalized), or None if it does not say."""
+def supported_architectures() -> dict[str, str] | None:
+    """GGUF architectures the installed transformers reads, keyed by a spelling-blind form, or None
+    where transformers does not say."""
     try:
         from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
     except ImportError:
         return None
-    return {_plain(a) for a in GGUF_SUPPORTED_ARCHITECTURES} - {"general", "tokenizer"}
+    names = set(GGUF_SUPPORTED_ARCHITECTURES) - {"general", "tokenizer"}
+    return {_plain(name): name for name in names}
 
 
 def load_gguf(path: Path, **from_pretrained: Any) -> tuple[Any, Any]:
@@ -113,6 +127,8 @@ def load_gguf(path: Path, **from_pretrained: Any) -> tuple[Any, Any]:
             fix="check that the file is a decoder-only language model; `interp info` on a Hugging "
             "Face directory of the same model shows whether the architecture loads",
         ) from err
+    # A saved directory names its class; so does this, so that both hash to the same config.
+    model.config.architectures = [type(model).__name__]
     return model, tokenizer
 
 
