@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from interp.cli.main import add_command, print_json, progress_enabled
+from interp.cli.main import (
+    add_command,
+    add_study_load_arguments,
+    print_json,
+    progress_enabled,
+    with_study_loading,
+)
 
 
 def register(commands) -> None:
@@ -29,6 +35,7 @@ def register(commands) -> None:
     )
     cmd.add_argument("--config", required=True, help="audit config (JSON)")
     cmd.add_argument("--out", required=True, help="run directory to create")
+    add_study_load_arguments(cmd)
     cmd.add_argument("--json", action="store_true", help="print the verdicts (and score) as JSON")
 
 
@@ -36,7 +43,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from interp.experiments.audit import describe_score, run_audit
     from interp.experiments.audit_config import AuditConfig
 
-    config = AuditConfig.from_file(args.config)
+    config = with_study_loading(AuditConfig.from_file(args.config), args)
     metrics = run_audit(config, Path(args.out), progress=progress_enabled())
     if args.json:
         print_json({k: metrics[k] for k in ("verdicts", "score") if k in metrics})

@@ -6,7 +6,9 @@ import argparse
 import random
 
 from interp.cli.main import (
+    add_backend_argument,
     add_command,
+    add_load_arguments,
     add_model_arguments,
     load_model_from_args,
     print_json,
@@ -34,10 +36,17 @@ def register(commands) -> None:
         "--method",
         choices=("mean_difference", "pca_of_differences", "class_mean_difference", "probe_weights"),
         default="mean_difference",
+        help="aggregator: mean of paired differences, top principal component of the paired "
+        "differences (sign fixed by the mean), difference of class means, or logistic-probe weights",
     )
     ext.add_argument("--hook", default="resid_post", help="hook kind read at every layer")
-    ext.add_argument("--positions", choices=("last", "all", "response", "mask"), default="last")
-    ext.add_argument("--batch-size", type=int, default=8)
+    ext.add_argument(
+        "--positions",
+        choices=("last", "all", "response", "mask"),
+        default="last",
+        help="tokens read per item (several tokens of one item are averaged)",
+    )
+    ext.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
     ext.add_argument("--json", action="store_true", help="print a JSON summary")
 
     ali = add_command(
@@ -53,7 +62,13 @@ def register(commands) -> None:
     ali.add_argument("target", metavar="TARGET", help="target model spec")
     ali.add_argument("--prompts", required=True, help="shared prompt file")
     ali.add_argument("--rank", type=int, default=16, help="rank of the UNLOCK map")
-    ali.add_argument("--fit", choices=("unlock", "ridge", "procrustes"), default="unlock")
+    ali.add_argument(
+        "--fit",
+        choices=("unlock", "ridge", "procrustes"),
+        default="unlock",
+        help="map family: UNLOCK's rank-k least squares between principal subspaces, ridge "
+        "regression, or orthogonal Procrustes",
+    )
     ali.add_argument(
         "--centre", action="store_true", help="centre activations (UNLOCK's PCA pipeline)"
     )
@@ -65,11 +80,9 @@ def register(commands) -> None:
     )
     ali.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
     ali.add_argument("--out", required=True, help="layer maps file to write (.safetensors)")
-    ali.add_argument("--backend", choices=("hf", "bridge"), default="hf")
-    ali.add_argument("--device", default=None)
-    ali.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
-    ali.add_argument("--tokenizer", default=None, help=argparse.SUPPRESS)
-    ali.add_argument("--batch-size", type=int, default=8)
+    add_backend_argument(ali)
+    add_load_arguments(ali)
+    ali.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
     ali.add_argument("--json", action="store_true", help="print fit quality as JSON")
 
 

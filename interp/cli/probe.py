@@ -56,7 +56,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("--permutations", type=int, default=50, help="shuffled-label reruns (null)")
     cmd.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples per interval")
     cmd.add_argument("--seed", type=int, default=0, help="seed of folds, shuffles and resamples")
-    cmd.add_argument("--batch-size", type=int, default=8)
+    cmd.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
     cmd.add_argument(
         "--threads",
         type=int,

@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
         help="accept a model of the probe's width and depth whose configuration differs",
     )
     cmd.add_argument("--out", default=None, help="write one JSON line per item to this file")
-    cmd.add_argument("--batch-size", type=int, default=8)
+    cmd.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
     cmd.add_argument("--bootstrap", type=int, default=1000, help="resamples of the interval")
     cmd.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -172,7 +172,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 def _positions(asked: str, items) -> Positions:
     from interp.errors import InterpError
 
-    with_response = sum(item.response is not None for item in items)
+    with_response = sum(item.has_response for item in items)
     if asked == "auto":
         return "response" if with_response == len(items) else "all"
     if asked == "response" and with_response < len(items):
@@ -189,9 +189,9 @@ def _write_scores(path: Path, items, scores, probe) -> None:
 
     lines = []
     for item, score in zip(items, scores.tolist(), strict=True):
-        record: dict[str, Any] = {"prompt": item.prompt}
-        if item.response is not None:
-            record["response"] = item.response
+        record: dict[str, Any] = {
+            k: v for k, v in item.to_json().items() if k in ("prompt", "messages", "response")
+        }
         record["score"] = None if score != score else score
         if probe.threshold is not None:
             record["flagged"] = None if score != score else bool(score > probe.threshold)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from interp.cli.main import add_command, print_json, progress_enabled
+from interp.cli.main import (
+    add_command,
+    add_study_load_arguments,
+    print_json,
+    progress_enabled,
+    with_study_loading,
+)
 
 
 def register(commands) -> None:
@@ -22,6 +28,7 @@ def register(commands) -> None:
     )
     cmd.add_argument("--config", required=True, help="study config (JSON)")
     cmd.add_argument("--out", required=True, help="run directory to create")
+    add_study_load_arguments(cmd)
     cmd.add_argument("--json", action="store_true", help="print metrics as JSON")
 
 
@@ -29,7 +36,7 @@ def run_transfer_command(args: argparse.Namespace) -> int:
     from interp.experiments.transfer import run_transfer
     from interp.experiments.transfer_config import TransferConfig
 
-    config = TransferConfig.from_file(args.config)
+    config = with_study_loading(TransferConfig.from_file(args.config), args)
     metrics = run_transfer(config, Path(args.out), progress=progress_enabled())
     if args.json:
         print_json({k: v for k, v in metrics.items() if k != "grid"})

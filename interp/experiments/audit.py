@@ -38,8 +38,8 @@ from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
 from interp.experiments.audit_task import Question, TaskItems, grader, task_items
+from interp.experiments.loading import load_study_model
 from interp.models.generate import generate
-from interp.models.load import load_model
 from interp.models.model import Model
 from interp.models.specs import resolve_spec
 from interp.organisms.plan import SANDBAGGER
@@ -240,7 +240,7 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
     names = suspect_names(config.suspects)
 
     log(f"reference {config.reference}")
-    reference = load_model(config.reference)
+    reference = load_study_model(config, config.reference)
     ref_answers = answer(reference, items.test, config.preamble, config)
     check_grader(config.reference, ref_answers)
     metrics: dict[str, Any] = {
@@ -253,7 +253,7 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
     trained = None
     if config.probe is not None:
         log(f"probe: training contrast on {config.probe.model}")
-        probe_model = load_model(config.probe.model)
+        probe_model = load_study_model(config, config.probe.model)
         trained, _ = train_probe(probe_model, items.probe_train, config, log)
         del probe_model
         reason = probe_applies(trained.probe, reference)
@@ -291,7 +291,9 @@ def run_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str
             probed[name] = transcripts
     if trained is not None and probed:
         log("probe: the suspects' answers read by the reference (the text-only control)")
-        reference = load_model(config.reference)  # again: one model in memory at a time
+        reference = load_study_model(
+            config, config.reference
+        )  # again: one model in memory at a time
         for name, transcripts in probed.items():
             metrics["suspects"][name]["probe"].update(
                 reference_reading(trained, reference, transcripts, config.batch_size)
@@ -318,7 +320,7 @@ def audit_suspect(
 ) -> tuple[dict[str, Any], dict[str, Tensor] | None, Transcripts]:
     """Every configured method on one suspect; also the per-response control scores (baseline
     probe, activation norm) for the pooled AUROC, and the suspect's answers."""
-    model = load_model(spec)
+    model = load_study_model(config, spec)
     transcripts = answer(model, items.test, config.preamble, config)
     ci = bootstrap_ci(
         lambda x: x.mean(), transcripts.correct, n=config.n_bootstrap, seed=config.seed
@@ -471,7 +473,7 @@ def elicitation_baseline(
     assert settings is not None
     references = {}
     for spec in [config.reference, *settings.benign]:
-        model = reference if spec == config.reference else load_model(spec)
+        model = reference if spec == config.reference else load_study_model(config, spec)
 
         def evaluate(_module=None, model=model) -> Tensor:
             return answer(model, items.test, config.preamble, config).correct

@@ -81,6 +81,8 @@ class AuditConfig:
     answer_key: str | None = None  # a path to answer_key.json, or "zoo" for the installed zoo's
     n_bootstrap: int = 1000
     seed: int = 0
+    dtype: str | None = None  # weights dtype of every model (default: the device's)
+    device_map: str | dict | None = None  # "auto" or module -> device, for every model
 
     @classmethod
     def from_file(cls, path: str | Path) -> AuditConfig:
@@ -113,6 +115,9 @@ class AuditConfig:
         return config
 
     def check(self, where: str = "config") -> None:
+        from interp.experiments.loading import check_loading
+
+        check_loading(self, where)
         if not isinstance(self.suspects, list) or not self.suspects:
             raise InterpError(f"{where}: suspects must be a non-empty list", fix="name the models")
         if not all(isinstance(s, str) and s for s in self.suspects):

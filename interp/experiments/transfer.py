@@ -29,10 +29,10 @@ from interp.align import LayerMaps, fit_layer_maps, fit_report
 from interp.capture.run import capture
 from interp.directions import DirectionSet
 from interp.errors import InterpError
+from interp.experiments.loading import load_study_model
 from interp.experiments.scoring import next_token_kl
 from interp.experiments.transfer_config import TransferConfig
 from interp.models.generate import generate
-from interp.models.load import load_model
 from interp.models.model import Model
 from interp.steer import steering, steers_from_directions
 from interp.store.provenance import dataset_hash
@@ -125,10 +125,12 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
         raise InterpError(
             f"run directory {out} already exists and is not empty", fix="pass a new --out"
         )
-    source = load_model(config.source_locked)
-    target = load_model(config.target)
+    source = load_study_model(config, config.source_locked)
+    target = load_study_model(config, config.target)
     unlocked = (
-        load_model(cast(str, config.source_unlocked))  # TransferConfig.check: set for "model"
+        load_study_model(
+            config, cast(str, config.source_unlocked)
+        )  # TransferConfig.check: set for "model"
         if config.contrast == "model"
         else source
     )

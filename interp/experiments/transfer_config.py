@@ -39,6 +39,8 @@ class TransferConfig:
     max_new_tokens: int = 40
     batch_size: int = 64
     seed: int = 0
+    dtype: str | None = None  # weights dtype of every model (default: the device's)
+    device_map: str | dict | None = None  # "auto" or module -> device, for every model
     neutral_prompts: list[str] = field(
         default_factory=lambda: [
             "Q:what is this\nA:",
@@ -77,6 +79,9 @@ class TransferConfig:
         return config
 
     def check(self, where: str = "config") -> None:
+        from interp.experiments.loading import check_loading
+
+        check_loading(self, where)
         if self.contrast not in ("prompt", "model"):
             raise InterpError(
                 f"{where}: contrast {self.contrast!r} is neither 'prompt' nor 'model'",

@@ -65,7 +65,20 @@ class Model:
 
     @property
     def device(self) -> torch.device:
-        return next(self.hf.parameters()).device
+        """Where input ids go: the input embedding's device (under a device map, where accelerate
+        runs it, which for weights offloaded to the CPU or disk is not where they are stored)."""
+        embedding = self.hf.get_input_embeddings()
+        hook = getattr(embedding, "_hf_hook", None)
+        execution = getattr(hook, "execution_device", None)
+        if execution is not None:
+            return torch.device(f"cuda:{execution}" if isinstance(execution, int) else execution)
+        weight = embedding.weight
+        return torch.device("cpu") if weight.device.type == "meta" else weight.device
+
+    @property
+    def device_map(self) -> dict[str, Any] | None:
+        """Module name -> device where accelerate spread the model, None on one device."""
+        return getattr(self.hf, "hf_device_map", None)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -86,14 +99,17 @@ class Model:
         self,
         input_ids: Int[Tensor, "batch pos"],
         attention_mask: Int[Tensor, "batch pos"] | None = None,
+        prompt_width: int | None = None,
     ) -> Float[Tensor, "batch pos vocab"]:
-        """Logits for a (possibly padded) batch; positions are counted from each row's first real token."""
+        """Logits for a (possibly padded) batch; positions are counted from each row's first real
+        token. Columns from `prompt_width` on count as generated tokens (for steering by phase), as
+        when generation feeds the whole sequence again; by default every column is prompt."""
         input_ids = input_ids.to(self.device)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.to(self.device)
         position_ids = positions_from_mask(attention_mask)
-        with step(StepMasks.for_prompts(attention_mask)):
+        with step(StepMasks.for_prompts(attention_mask, prompt_width)):
             if self.backend == "bridge":
                 return self.bridge(
                     input_ids,
@@ -118,6 +134,7 @@ class Model:
             "n_params": sum(p.numel() for p in self.hf.parameters()),
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
+            "device_map": _summarize_device_map(self.device_map),
             "config_hash": self.config_hash(),
         }
 
@@ -125,3 +142,13 @@ class Model:
 def positions_from_mask(attention_mask: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
     """Position ids that start at 0 on each row's first real token, so left padding shifts nothing."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _summarize_device_map(device_map: dict[str, Any] | None) -> str | None:
+    """How many modules sit on each device, e.g. "cpu: 5, disk: 2"."""
+    if not device_map:
+        return None
+    counts: dict[str, int] = {}
+    for device in device_map.values():
+        counts[str(device)] = counts.get(str(device), 0) + 1
+    return ", ".join(f"{device}: {n}" for device, n in counts.items())
