@@ -37,15 +37,16 @@ def select_positions(item: Item, encoded: Encoded, positions: Positions) -> list
     if positions == "last":
         if encoded.prompt_len == 0:
             raise InterpError(
-                f"prompt {item.prompt!r} has no tokens of its own", fix="use a non-empty prompt"
+                f"prompt {str(item.prompt)[:60]!r} has no tokens of its own",
+                fix="use a non-empty prompt",
             )
         return [encoded.prompt_len - 1]
     if positions == "all":
         return list(range(n))
     if positions == "response":
-        if item.response is None:
+        if not item.has_response:
             raise InterpError(
-                f"positions 'response' needs a response for every item; {item.prompt[:40]!r} has none",
+                f"positions 'response' needs a response for every item; {str(item.prompt)[:40]!r} has none",
                 fix='give records {"prompt": ..., "response": ...} or use --positions last/all',
             )
         return list(range(encoded.prompt_len, n))

@@ -1,7 +1,10 @@
 """Prompts to capture on: a plain-text file (one prompt a line) or JSON lines with more fields.
 
 A JSON-lines record is `{"prompt": str, "response": str?, "label": int | str?, "positions": [int]?}`;
-`positions` are token indices into the item's own tokens (negative counts from the end).
+`positions` are token indices into the item's own tokens (negative counts from the end). Instead of
+"prompt", a record may hold chat messages, `{"messages": [{"role": "user", "content": ...}, ...]}`,
+rendered by the model's chat template with its generation prompt; when the last message is the
+assistant's (and no "response" is given), that message is the response.
 """
 
 from __future__ import annotations
@@ -12,17 +15,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp.errors import InterpError
+from interp.models.tokens import Chat, ChatMessage, Prompt
+
+FIELDS = ("prompt", "messages", "response", "label", "positions")
 
 
 @dataclass(frozen=True)
 class Item:
-    prompt: str
+    prompt: Prompt  # text, or a Chat rendered by the model's template
     response: str | None = None
     label: int | str | None = None
     positions: tuple[int, ...] | None = None
 
+    @property
+    def has_response(self) -> bool:
+        """A response given, or a chat transcript whose last turn is the assistant's."""
+        return self.response is not None or (
+            isinstance(self.prompt, Chat) and self.prompt.is_transcript
+        )
+
     def to_json(self) -> dict:
-        record: dict = {"prompt": self.prompt}
+        record: dict = (
+            {"messages": self.prompt.as_dicts()}
+            if isinstance(self.prompt, Chat)
+            else {"prompt": self.prompt}
+        )
         for key in ("response", "label", "positions"):
             value = getattr(self, key)
             if value is not None:
@@ -30,19 +47,20 @@ class Item:
         return record
 
 
-def as_items(prompts: Iterable[str | Item | dict]) -> list[Item]:
-    """Accept strings, `Item`s or dicts, as a notebook user would pass them."""
+def as_items(prompts: Iterable[str | Chat | Item | dict]) -> list[Item]:
+    """Accept strings, chats, `Item`s or dicts, as a notebook user would pass them."""
     items = []
     for i, prompt in enumerate(prompts):
         if isinstance(prompt, Item):
             items.append(prompt)
-        elif isinstance(prompt, str):
+        elif isinstance(prompt, str | Chat):
             items.append(Item(prompt))
         elif isinstance(prompt, dict):
             items.append(_item_from_record(prompt, f"item {i}"))
         else:
             raise InterpError(
-                f"item {i} is a {type(prompt).__name__}", fix="pass strings, dicts or interp.Item"
+                f"item {i} is a {type(prompt).__name__}",
+                fix="pass strings, dicts, interp.Chat or interp.Item",
             )
     return items
 
@@ -99,16 +117,16 @@ def _parse_json(text: str, where: str) -> object:
 
 
 def _item_from_record(record: object, where: str) -> Item:
-    if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+    if not isinstance(record, dict):
         raise InterpError(
-            f"{where} has no string field 'prompt'", fix='write records like {"prompt": "..."}'
+            f"{where} is not a JSON object", fix='write records like {"prompt": "..."}'
         )
-    unknown = set(record) - {"prompt", "response", "label", "positions"}
+    unknown = set(record) - set(FIELDS)
     if unknown:
         raise InterpError(
-            f"{where} has unknown fields {sorted(unknown)}",
-            fix="use prompt, response, label, positions",
+            f"{where} has unknown fields {sorted(unknown)}", fix=f"use {', '.join(FIELDS)}"
         )
+    prompt = _prompt_of(record, where)
     positions = record.get("positions")
     if positions is not None and not (
         isinstance(positions, list) and all(isinstance(p, int) for p in positions)
@@ -119,6 +137,34 @@ def _item_from_record(record: object, where: str) -> Item:
     response = record.get("response")
     if response is not None and not isinstance(response, str):
         raise InterpError(f"{where}: 'response' must be a string", fix="quote the response text")
-    return Item(
-        record["prompt"], response, record.get("label"), tuple(positions) if positions else None
+    return Item(prompt, response, record.get("label"), tuple(positions) if positions else None)
+
+
+def _prompt_of(record: dict, where: str) -> Prompt:
+    """The record's prompt: its "prompt" text or its "messages" (exactly one of the two)."""
+    if ("prompt" in record) == ("messages" in record):
+        raise InterpError(
+            f"{where} needs exactly one of 'prompt' (text) or 'messages' (a chat)",
+            fix='write {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}',
+        )
+    if "prompt" in record:
+        if not isinstance(record["prompt"], str):
+            raise InterpError(f"{where}: 'prompt' must be a string", fix="quote the prompt text")
+        return record["prompt"]
+    messages = record["messages"]
+    good = (
+        isinstance(messages, list)
+        and messages
+        and all(
+            isinstance(m, dict)
+            and set(m) == {"role", "content"}
+            and all(isinstance(v, str) for v in m.values())
+            for m in messages
+        )
     )
+    if not good:
+        raise InterpError(
+            f'{where}: \'messages\' must be a non-empty list of {{"role", "content"}} strings',
+            fix='write e.g. [{"role": "user", "content": "What is 2 + 3?"}]',
+        )
+    return Chat(tuple(ChatMessage(m["role"], m["content"]) for m in messages))

@@ -218,7 +218,7 @@ def capture_layers(
     if empty:
         raise InterpError(
             f"{len(empty)} items have no tokens at positions {settings.positions!r} "
-            f"(first: {items[empty[0]].prompt[:40]!r})",
+            f"(first: {str(items[empty[0]].prompt)[:40]!r})",
             fix="give every item a non-empty response, or use --positions all",
         )
     return LayerRows(got.hooks, got.activations, index)

@@ -21,14 +21,14 @@ def continuation_logprobs(model: Model, items: Sequence[Item], batch_size: int =
     """
     encoded = [encode_item(model.tokenizer, item) for item in items]
     for item, enc in zip(items, encoded, strict=True):
-        if item.response is None or enc.prompt_len == len(enc.ids):
+        if not item.has_response or enc.prompt_len == len(enc.ids):
             raise InterpError(
-                f"item {item.prompt[:40]!r} has no response tokens to score",
+                f"item {str(item.prompt)[:40]!r} has no response tokens to score",
                 fix="give every item a non-empty response",
             )
         if enc.prompt_len == 0:
             raise InterpError(
-                f"item {item.prompt[:40]!r} has no prompt tokens to condition on",
+                f"item {str(item.prompt)[:40]!r} has no prompt tokens to condition on",
                 fix="use a tokenizer that adds BOS or a non-empty prompt",
             )
     scores = torch.empty(len(items))

@@ -16,12 +16,12 @@ from interp.errors import InterpError
 from interp.models.kv_cache import cache_kwargs, returned_cache
 from interp.models.model import Model, positions_from_mask
 from interp.models.passes import StepMasks, step
-from interp.models.tokens import encode, pad
+from interp.models.tokens import Chat, Prompt, encode, pad
 
 
 @dataclass(frozen=True)
 class Generation:
-    prompt: str
+    prompt: Prompt  # as given: text, or a Chat rendered by the model's template
     text: str  # the continuation only
     token_ids: list[int]  # the continuation's tokens
 
@@ -29,7 +29,7 @@ class Generation:
 @torch.no_grad()
 def generate(
     model: Model,
-    prompts: str | Sequence[str],
+    prompts: Prompt | Sequence[Prompt],
     max_new_tokens: int = 50,
     *,
     greedy: bool = True,
@@ -40,11 +40,12 @@ def generate(
     use_cache: bool = True,
     progress: bool = False,
 ) -> list[Generation]:
-    """Continue each prompt; an empty prompt starts from the BOS token alone.
+    """Continue each prompt; an empty prompt starts from the BOS token alone. A `Chat` prompt is
+    rendered by the model's chat template with its generation prompt, so the text is the reply.
 
     >>> [g.text for g in generate(model, "Once upon a time", max_new_tokens=20)]  # doctest: +SKIP
     """
-    if isinstance(prompts, str):
+    if isinstance(prompts, str | Chat):
         prompts = [prompts]
     if max_new_tokens < 0:
         raise InterpError(f"max_new_tokens is {max_new_tokens}", fix="use 0 or more")
