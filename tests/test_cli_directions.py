@@ -78,8 +78,11 @@ def test_extract_then_steer_generation(tiny_dirs, files, capsys):
         )
         == 0
     )
-    steered = json.loads(capsys.readouterr().out)["token_ids"]
-    assert steered != plain
+    captured = capsys.readouterr()
+    steered = json.loads(captured.out)
+    assert steered["token_ids"] != plain
+    # The steer's effect is reported beside the text, so a no-op would not pass unnoticed.
+    assert steered["steer_effect"]["kl_mean"] > 0 and "moved the next-token" in captured.err
 
 
 def test_steering_a_model_of_another_width_is_refused(tiny_dirs, files, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from interp.cli.main import add_command, add_model_arguments, load_model_from_args, print_json
@@ -24,6 +25,11 @@ def register(commands) -> None:
     add_model_arguments(gen)
     gen.add_argument(
         "--prompt", default="", help="prompt text; empty starts from the BOS token alone"
+    )
+    gen.add_argument(
+        "--chat",
+        action="store_true",
+        help="send the prompt as a user message through the model's chat template",
     )
     gen.add_argument("--max-new-tokens", type=int, default=150, help="tokens to generate at most")
     gen.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
@@ -68,12 +74,16 @@ def register(commands) -> None:
         commands,
         "convert",
         run_convert,
-        "write a llama2.c checkpoint as a Hugging Face directory with its tokenizer",
-        "Convert a llama2.c checkpoint (and its tok*.bin tokenizer) into a Hugging Face directory that "
-        "loads offline with transformers and TransformerLens' TransformerBridge. The directory appears "
-        "only when complete, and the conversion is checked by comparing logits after reloading.",
+        "write a GGUF file or a llama2.c checkpoint as a Hugging Face directory with its tokenizer",
+        "Convert a GGUF file (dequantized to float32, tokenizer and chat template from the file) or "
+        "a llama2.c checkpoint (and its tok*.bin tokenizer) into a Hugging Face directory that loads "
+        "offline with transformers and TransformerLens' TransformerBridge, and fast: a GGUF is "
+        "dequantized once, not at every load. The directory appears only when complete, and the "
+        "conversion is checked by comparing logits after reloading.",
     )
-    conv.add_argument("checkpoint", metavar="CHECKPOINT", help="llama2.c .bin checkpoint")
+    conv.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a .gguf file or a llama2.c .bin checkpoint"
+    )
     conv.add_argument(
         "--out", required=True, help="directory to create (must not exist or be empty)"
     )
@@ -107,10 +117,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from interp.directions import DirectionSet
     from interp.models.generate import generate
+    from interp.models.tokens import Chat
     from interp.steer import steering, steers_from_directions
+    from interp.steer.effect import steer_effect
 
     model = load_model_from_args(args)
+    prompt = Chat.of(args.prompt) if args.chat else args.prompt
     context: AbstractContextManager[None] = nullcontext()
+    steers = []
     if args.steer:
         directions = DirectionSet.load(args.steer, model=model, strict=False)
         steers = steers_from_directions(
@@ -125,30 +139,36 @@ def run_generate(args: argparse.Namespace) -> int:
     with context:
         (result,) = generate(
             model,
-            args.prompt,
+            prompt,
             args.max_new_tokens,
             greedy=not args.sample,
             temperature=args.temperature,
             seed=args.seed,
         )
+    effect = steer_effect(model, prompt, result.token_ids, steers) if steers else None
+    if effect is not None:
+        print(f"interp: {effect.describe()}", file=sys.stderr)
     if args.json:
-        print_json(
-            {
-                "prompt": result.prompt,
-                "text": result.text,
-                "token_ids": result.token_ids,
-                "model": model.spec,
-            }
-        )
+        record = {
+            "prompt": args.prompt,
+            "chat": args.chat,
+            "text": result.text,
+            "token_ids": result.token_ids,
+            "model": model.spec,
+        }
+        if effect is not None:
+            record["steer_effect"] = effect.as_json()
+        print_json(record)
     else:
-        print(result.prompt + result.text)
+        print(result.text if args.chat else args.prompt + result.text)
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from interp.models.convert import convert_llama2c
+    from interp.models.convert import convert_model
 
-    out = convert_llama2c(args.checkpoint, Path(args.out), tokenizer=args.tokenizer)
+    print(f"interp: converting {args.checkpoint}", file=sys.stderr, flush=True)
+    out = convert_model(args.checkpoint, Path(args.out), tokenizer=args.tokenizer)
     if args.json:
         print_json({"out": str(out)})
     else:
