@@ -35,7 +35,8 @@ if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
     exit 0
 fi
 
-pip_install() { "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@"; }
+# -qq: errors only (a mirror-heavy pip config warns once per package otherwise).
+pip_install() { "$PYTHON" -m pip install -qq --disable-pip-version-check "$@"; }
 
 if [ -n "${INTERP_TORCH:-}" ]; then
     pip_install "$INTERP_TORCH"

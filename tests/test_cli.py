@@ -39,6 +39,26 @@ def test_help_for_every_command(command, capsys):
     assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
 
 
+def test_help_imports_no_heavy_library():
+    """`interp --help` and every `interp COMMAND --help` answer without torch or transformers."""
+    script = (
+        "import sys\n"
+        "from interp.cli.main import build_parser, main\n"
+        "commands = build_parser()._subparsers._group_actions[0].choices\n"
+        "for argv in [['--help']] + [[c, '--help'] for c in commands]:\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'transformer_lens', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, len(commands), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    heavy_line = [line for line in result.stderr.splitlines() if line.startswith("HEAVY")]
+    assert heavy_line and heavy_line[0].startswith("HEAVY []"), heavy_line
+
+
 def test_entry_point_runs_as_a_module():
     result = subprocess.run(
         [sys.executable, "-m", "interp.cli.main", "--help"], capture_output=True, text=True

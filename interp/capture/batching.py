@@ -11,11 +11,9 @@ from jaxtyping import Bool, Int
 from torch import Tensor
 
 from interp.capture.items import Item
+from interp.capture.names import POSITIONS, Positions
 from interp.errors import InterpError
 from interp.models.tokens import Encoded, encode, pad
-
-Positions = Literal["last", "all", "response", "mask"]
-POSITIONS = ("last", "all", "response", "mask")
 
 
 @dataclass

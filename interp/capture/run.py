@@ -12,8 +12,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.capture.batching import Positions, encode_item, make_batch, select_positions
+from interp.capture.batching import encode_item, make_batch, select_positions
 from interp.capture.items import Item, as_items, label_names
+from interp.capture.names import REDUCTIONS, Positions
 from interp.capture.reducers import (
     Keep,
     LabelMeans,
@@ -29,7 +30,6 @@ from interp.hooks.names import expand_hooks
 from interp.models.model import Model
 
 Reduction = Literal["keep", "mean", "label_mean", "moments"]
-REDUCTIONS = ("keep", "mean", "label_mean", "moments")
 
 
 @dataclass

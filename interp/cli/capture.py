@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from interp.capture.batching import POSITIONS
-from interp.capture.run import REDUCTIONS
+from interp.capture.names import POSITIONS, REDUCTIONS
 from interp.cli.main import (
     add_command,
     add_model_arguments,
