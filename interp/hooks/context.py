@@ -45,16 +45,43 @@ def hooked(
 
 
 def _register(site: Site, fn: HookFn) -> Any:
+    if site.scale != 1.0:
+        fn = _scaled(fn, site.scale)
+    if site.copy:
+        fn = _copied(fn)
     if site.side == "output":
         return site.module.register_forward_hook(_output_hook(fn))
     return site.module.register_forward_pre_hook(_input_hook(fn), with_kwargs=True)
 
 
+def _scaled(fn: HookFn, scale: float) -> HookFn:
+    """The block adds `output * scale`: hook functions see that, and their replacement r is
+    written back as r / scale so the block adds r."""
+
+    def scaled(h: Tensor) -> Tensor | None:
+        replaced = fn(h * scale)
+        return None if replaced is None else replaced / scale
+
+    return scaled
+
+
+def _copied(fn: HookFn) -> HookFn:
+    """The block edits this tensor in place after the hook: give it a copy, so the tensor the hook
+    function saw (and may have kept) stays as it was read."""
+
+    def copied(h: Tensor) -> Tensor:
+        replaced = fn(h)
+        return (h if replaced is None else replaced).clone()
+
+    return copied
+
+
 def _output_hook(fn: HookFn) -> Callable[..., Any]:
     def hook(module: nn.Module, args: Any, output: Any) -> Any:
-        if isinstance(output, tuple):
+        # Some blocks return (hidden, attention weights), a few older ones a list.
+        if isinstance(output, (tuple, list)):
             replaced = fn(output[0])
-            return None if replaced is None else (replaced, *output[1:])
+            return None if replaced is None else type(output)([replaced, *output[1:]])
         return fn(output)
 
     return hook
@@ -72,5 +99,14 @@ def _input_hook(fn: HookFn) -> Callable[..., Any]:
 
 
 def count_hooks(module: nn.Module) -> int:
-    """How many forward hooks and pre-hooks are attached anywhere in `module`."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+    """How many forward hooks and pre-hooks interp has attached anywhere in `module`.
+
+    Only interp's own (made in this module): transformers installs permanent output-capturing
+    hooks the first time hidden states are asked for, and the bridge wires its own, and neither
+    is a hook interp forgot to remove.
+    """
+    return sum(
+        getattr(hook, "__module__", None) == __name__
+        for m in module.modules()
+        for hook in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
+    )

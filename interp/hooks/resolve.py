@@ -1,7 +1,8 @@
 """Resolve a hook point to the module that carries it on each backend.
 
 A `Site` is a module plus which side of its forward holds the activation: the first input
-(`input`, read with a forward pre-hook) or the output (`output`, read with a forward hook).
+(`input`, read with a forward pre-hook) or the output (`output`, read with a forward hook). On the
+hf backend the block list and each family's placements come from `interp.models.architectures`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from torch import nn
 
 from interp.errors import InterpError
 from interp.hooks.names import HOOK_KINDS, HookPoint
-from interp.models.architectures import get_path, layout_for
+from interp.models.architectures import Layout, get_path, layout_for
 
 if TYPE_CHECKING:
     from interp.models.model import Model
@@ -21,8 +22,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Site:
+    """Where a hook point is read.
+
+    `scale`: the hook point is the module's output times `scale` (what the block adds to the
+    stream); hook functions see it scaled and their replacement is divided back.
+    `copy`: the model edits this tensor in place after the hook, so the hook hands it a copy.
+    """
+
     module: nn.Module
     side: Literal["input", "output"]
+    scale: float = 1.0
+    copy: bool = False
 
 
 def resolve(model: Model, point: HookPoint) -> Site:
@@ -30,31 +40,31 @@ def resolve(model: Model, point: HookPoint) -> Site:
     if model.backend == "bridge":
         hook_dict = model.bridge.hook_dict
         if point.name not in hook_dict:
+            from interp.hooks.names import all_hook_names
+
             raise InterpError(
                 f"hook point {point.name} does not exist on this {model.architecture} bridge",
-                fix=f"use one of {', '.join(model.hook_names()[:10])}, ...",
+                fix=f"use one of {', '.join(all_hook_names(model)[:10])}, ...",
             )
         return Site(hook_dict[point.name], "output")
+    if point.kind not in HOOK_KINDS:
+        raise InterpError(
+            f"unknown hook kind {point.kind!r}", fix=f"use one of {', '.join(HOOK_KINDS)}"
+        )
     layout = layout_for(model.hf)
-    blocks = cast(nn.ModuleList, get_path(model.hf, layout.blocks))
-    block = blocks[point.layer]
+    block = cast(nn.ModuleList, get_path(model.hf, layout.blocks))[point.layer]
     if point.kind == "resid_pre":
         return Site(block, "input")
     if point.kind == "resid_post":
         return Site(block, "output")
-    if point.kind == "attn_out":
-        return Site(get_path(block, layout.block_attn), "output")
-    if point.kind == "mlp_out":
-        return Site(get_path(block, layout.block_mlp), "output")
-    if point.kind == "resid_mid":
-        if layout.block_mid_norm is None:
-            raise InterpError(
-                f"{model.architecture} runs attention and MLP in parallel, so it has no {point.name}",
-                fix="read hook_resid_pre, hook_attn_out, hook_mlp_out or hook_resid_post instead",
-            )
-        return Site(get_path(block, layout.block_mid_norm), "input")
-    raise InterpError(
-        f"unknown hook kind {point.kind!r}", fix=f"use one of {', '.join(HOOK_KINDS)}"
+    placement = layout.placement(point.kind)
+    if placement is None:
+        raise _missing(layout, point)
+    return Site(
+        get_path(block, placement.path),
+        placement.side,
+        scale=placement.scale,
+        copy=placement.edited_in_place,
     )
 
 
@@ -62,6 +72,14 @@ def supports(model: Model, point: HookPoint) -> bool:
     """Whether `point` resolves on this model (for listing hook points)."""
     if model.backend == "bridge":
         return point.name in model.bridge.hook_dict
-    if point.kind == "resid_mid":
-        return layout_for(model.hf).block_mid_norm is not None
-    return True
+    return point.kind in layout_for(model.hf).kinds()
+
+
+def _missing(layout: Layout, point: HookPoint) -> InterpError:
+    has = ", ".join(layout.kinds())
+    return InterpError(
+        f"{layout.family} {layout.why_missing(point.kind)}, so it has no {point.name}; "
+        f"this model has {has}",
+        fix=f"read one of {has} instead, or use --backend bridge where TransformerLens supports "
+        f"{layout.family}",
+    )

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
+    AutoModelForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
     GPTNeoXConfig,
@@ -23,8 +24,10 @@ from transformers import (
     Qwen2Config,
     Qwen2ForCausalLM,
 )
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from interp.errors import InterpError
+from interp.models.architectures import attention_implementation
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"-+=*/()\n"
@@ -107,13 +110,72 @@ def tiny_model(
             f"no tiny model for architecture {architecture!r}",
             fix=f"use one of {', '.join(TINY_ARCHITECTURES)}",
         )
-    config._attn_implementation = "sdpa"
+    config._attn_implementation = attention_implementation(config)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
         model = cls(config).eval()
     finally:
         torch.random.set_rng_state(generator_state)
+    return model, tokenizer
+
+
+# Small sizes every family accepts: 4 heads of 8, 2 key-value heads, and the char tokenizer's vocab.
+FAMILY_SIZES: dict[str, Any] = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=128,
+)
+# Fields a family names its own way, or defaults that do not fit the small sizes above.
+FAMILY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "gptj": dict(rotary_dim=4),
+    "codegen": dict(rotary_dim=4),
+    "falcon": dict(head_dim=None),  # derived from hidden_size / heads; it has no setter
+    "gpt_neo": dict(attention_types=[[["global", "local", "global"], 1]]),
+}
+
+
+def tiny_family_model(
+    model_type: str, *, seed: int = 0, **overrides: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """A tiny random float32 eval model of any family transformers builds from a config alone.
+
+    Sizes are `FAMILY_SIZES` (3 blocks of width 32) with the family's `FAMILY_OVERRIDES`, then
+    `overrides` (e.g. `use_parallel_residual=False`); the vocabulary is the char tokenizer's.
+    Not part of `TINY_ARCHITECTURES`, whose models many other tests are parametrized over.
+
+    >>> model, tokenizer = tiny_family_model("gemma2")
+    >>> type(model).__name__, model.config.num_hidden_layers
+    ('Gemma2ForCausalLM', 3)
+    """
+    if model_type not in CONFIG_MAPPING:
+        raise InterpError(
+            f"transformers has no config for model type {model_type!r}",
+            fix="use a model_type from transformers' CONFIG_MAPPING, e.g. llama",
+        )
+    config_class: Any = CONFIG_MAPPING[model_type]
+    # Only fields the family has: an unknown one would be set anyway and could mislead readers of
+    # the config (TransformerLens takes num_key_value_heads on GPT-2 for grouped-query attention).
+    defaults = config_class()
+    sizes = {**FAMILY_SIZES, **FAMILY_OVERRIDES.get(model_type, {})}
+    fields = {k: v for k, v in sizes.items() if v is not None and hasattr(defaults, k)}
+    tokenizer = char_tokenizer()
+    ids = dict(vocab_size=len(tokenizer), pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    config = config_class(**{**fields, **overrides, **ids})
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = AutoModelForCausalLM.from_config(
+            config, attn_implementation=attention_implementation(config), dtype=torch.float32
+        ).eval()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    # As save_pretrained records it: TransformerLens' bridge picks its adapter by this name.
+    model.config.architectures = [type(model).__name__]
     return model, tokenizer
 
 

@@ -7,7 +7,7 @@ import torch
 
 from interp.errors import InterpError
 from interp.hooks.context import count_hooks, hooked
-from interp.hooks.names import HookPoint, expand_hooks, parse_hook
+from interp.hooks.names import HookPoint, all_hook_names, expand_hooks, parse_hook
 from interp.models.architectures import get_path, layout_for
 from interp.models.load import load_model, with_backend
 from interp.models.tiny import TINY_ARCHITECTURES
@@ -81,7 +81,7 @@ def test_parallel_residual_has_no_resid_mid(tiny_dirs):
     with pytest.raises(InterpError, match="parallel"):
         with hooked(model, {"blocks.0.hook_resid_mid": lambda h: None}):
             pass
-    assert "blocks.0.hook_resid_mid" not in model.hook_names()
+    assert "blocks.0.hook_resid_mid" not in all_hook_names(model)
 
 
 def test_names_parse_and_refuse():
