@@ -91,3 +91,20 @@ def gemma3(gemma3_gguf):
     from interp.models.load import load_model
 
     return load_model(gemma3_gguf)
+
+
+def strip_progress(err: str) -> str:
+    """stderr without the command line's progress lines ("interp: loading ...", "interp: loaded
+    ..."), leaving what the one-line error contract is about."""
+    kept = [
+        line
+        for line in err.splitlines(keepends=True)
+        if not line.startswith("interp: ") or line.startswith("interp: error:")
+    ]
+    return "".join(kept)
+
+
+@pytest.fixture
+def cli_error():
+    """`strip_progress`, for tests that check a command's one-line error."""
+    return strip_progress

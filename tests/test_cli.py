@@ -166,7 +166,7 @@ def test_capture_keep_store_and_reduced(tiny_dirs, tmp_path, capsys):
         (["generate", "{llama}", "--max-new-tokens", "-1"], "max_new_tokens"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(tiny_dirs, tmp_path, capsys, args, message):
+def test_bad_input_is_one_line_exit_2(tiny_dirs, tmp_path, capsys, cli_error, args, message):
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "prompts.txt").write_text("hello\n")
     fill = {
@@ -176,6 +176,7 @@ def test_bad_input_is_one_line_exit_2(tiny_dirs, tmp_path, capsys, args, message
         "out": tmp_path / "out",
     }
     code, _, err = run([a.format(**{k: str(v) for k, v in fill.items()}) for a in args], capsys)
+    err = cli_error(err)
     assert code == 2
     assert err.startswith("interp: error:") and err.count("\n") == 1 and message in err
     assert not (tmp_path / "out").exists()

@@ -117,7 +117,9 @@ BAD_DATA = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
-def test_bad_data_is_refused_with_nothing_written(cli, tiny_dirs, tmp_path, capsys, case):
+def test_bad_data_is_refused_with_nothing_written(
+    cli, tiny_dirs, tmp_path, capsys, cli_error, case
+):
     records, message = BAD_DATA[case]
     data = write_jsonl(tmp_path / "data.jsonl", records)
     out = tmp_path / "run"
@@ -125,12 +127,12 @@ def test_bad_data_is_refused_with_nothing_written(cli, tiny_dirs, tmp_path, caps
     if case == "no response":
         argv += ["--positions", "response"]
     assert cli(argv) == 2
-    err = capsys.readouterr().err.strip()
+    err = cli_error(capsys.readouterr().err).strip()
     assert err.startswith("interp: error:") and message in err and "\n" not in err
     assert not out.exists()
 
 
-def test_bad_files_and_options_are_refused(cli, tiny_dirs, tmp_path, capsys):
+def test_bad_files_and_options_are_refused(cli, tiny_dirs, tmp_path, capsys, cli_error):
     data = write_jsonl(tmp_path / "data.jsonl", labelled())
     (tmp_path / "plain.txt").write_text("no labels here\nnor here\n")
     (tmp_path / "broken.jsonl").write_text('{"prompt": "a", "label": 0}\n{not json\n')
@@ -148,6 +150,6 @@ def test_bad_files_and_options_are_refused(cli, tiny_dirs, tmp_path, capsys):
     ]
     for extra, message in cases:
         assert cli([*base, *extra]) == 2, extra
-        err = capsys.readouterr().err.strip()
+        err = cli_error(capsys.readouterr().err).strip()
         assert message in err and "\n" not in err, (extra, err)
         assert not (tmp_path / "run").exists() and not probe_file.exists()

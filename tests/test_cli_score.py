@@ -75,7 +75,9 @@ def test_scores_and_flags_match_the_probe_arithmetic(tiny_dirs, probe_file, tmp_
     assert summary["flag_share_ci95"][0] <= 0.5 <= summary["flag_share_ci95"][1]
 
 
-def test_a_probe_that_does_not_fit_the_model_is_refused(tiny_dirs, probe_file, tmp_path, capsys):
+def test_a_probe_that_does_not_fit_the_model_is_refused(
+    tiny_dirs, probe_file, tmp_path, capsys, cli_error
+):
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS)
     narrow = save_tiny_model(tmp_path / "narrow", "llama", d_model=16, n_layers=3, n_heads=4)
     out = tmp_path / "scores.jsonl"
@@ -86,7 +88,7 @@ def test_a_probe_that_does_not_fit_the_model_is_refused(tiny_dirs, probe_file, t
     for model_args, expected in cases:
         argv = ["score", *model_args, "--probe", probe_file, "--data", data, "--out", str(out)]
         assert main(argv) == 2
-        err = capsys.readouterr().err
+        err = cli_error(capsys.readouterr().err)
         assert err.startswith("interp: error:") and expected in err and len(err.splitlines()) == 1
         assert not out.exists()
     argv = ["score", str(tiny_dirs["gpt2"]), "--probe", probe_file, "--data", data]
@@ -94,7 +96,7 @@ def test_a_probe_that_does_not_fit_the_model_is_refused(tiny_dirs, probe_file, t
     assert json.loads(capsys.readouterr().out)["n_scored"] == 4
 
 
-def test_bad_files_and_positions_are_refused(tiny_dirs, probe_file, tmp_path, capsys):
+def test_bad_files_and_positions_are_refused(tiny_dirs, probe_file, tmp_path, capsys, cli_error):
     prompts = tmp_path / "p.txt"
     prompts.write_text("hello\nthe cat\n")
     model = str(tiny_dirs["llama"])
@@ -107,7 +109,7 @@ def test_bad_files_and_positions_are_refused(tiny_dirs, probe_file, tmp_path, ca
     ]
     for extra, expected in cases:
         assert main(["score", model, *extra]) == 2
-        err = capsys.readouterr().err
+        err = cli_error(capsys.readouterr().err)
         assert err.startswith("interp: error:") and expected in err, err
     assert main(["score", model, "--probe", probe_file, "--data", str(prompts)]) == 0
     assert "2 of 2 items scored" in capsys.readouterr().out

@@ -202,11 +202,11 @@ def with_study_loading(config: Any, args: argparse.Namespace) -> Any:
 def load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of `load_model` that the loading options on `args` ask for."""
     return {
-        "device": args.device,
-        "dtype": args.dtype,
-        "device_map": parse_device_map(args.device_map),
-        "max_memory": parse_max_memory(args.max_memory),
-        "offload_folder": args.offload_folder,
+        "device": getattr(args, "device", None),
+        "dtype": getattr(args, "dtype", None),
+        "device_map": parse_device_map(getattr(args, "device_map", None)),
+        "max_memory": parse_max_memory(getattr(args, "max_memory", None)),
+        "offload_folder": getattr(args, "offload_folder", None),
     }
 
 
@@ -245,7 +245,9 @@ def load_model_from_args(args: argparse.Namespace):
     import time
 
     from interp.models.load import load_model
+    from interp.models.specs import resolve_spec
 
+    resolve_spec(args.model)  # a wrong path is one error line, with no progress before it
     started = time.perf_counter()
     print(f"interp: loading {args.model}", file=sys.stderr, flush=True)
     model = load_model(

@@ -15,8 +15,11 @@ from interp.models.model import Model
 
 
 class LoadsModels(Protocol):
-    dtype: str | None
-    device_map: str | dict[str, Any] | None
+    @property
+    def dtype(self) -> str | None: ...
+
+    @property
+    def device_map(self) -> str | dict[str, Any] | None: ...
 
 
 def check_loading(config: LoadsModels, where: str) -> None:

@@ -9,7 +9,7 @@ config and tokenizer are the same objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from jaxtyping import Float, Int
@@ -72,8 +72,8 @@ class Model:
         execution = getattr(hook, "execution_device", None)
         if execution is not None:
             return torch.device(f"cuda:{execution}" if isinstance(execution, int) else execution)
-        weight = embedding.weight
-        return torch.device("cpu") if weight.device.type == "meta" else weight.device
+        device = cast(Tensor, embedding.weight).device
+        return torch.device("cpu") if device.type == "meta" else device
 
     @property
     def device_map(self) -> dict[str, Any] | None:

@@ -267,10 +267,10 @@ def test_a_grader_that_fails_every_answer_is_reported(tmp_path, monkeypatch):
 def test_a_wrong_model_path_is_refused_before_any_model_loads(tmp_path, monkeypatch):
     import interp.experiments.audit as audit
 
-    def no_loading(spec):
+    def no_loading(config, spec):
         raise AssertionError(f"loaded {spec} before checking every spec")
 
-    monkeypatch.setattr(audit, "load_model", no_loading)
+    monkeypatch.setattr(audit, "load_study_model", no_loading)
     raw = {**SMALL, "suspects": [*SMALL["suspects"], str(tmp_path / "missing-model")]}
     raw["answer_key"] = None
     with pytest.raises(InterpError, match="no model at"):
