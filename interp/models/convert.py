@@ -1,7 +1,9 @@
 """Write a GGUF file or a llama2.c checkpoint out as a Hugging Face directory, checked by reloading it.
 
-A GGUF is dequantized to float32 once here instead of at every load (dequantizing and reading its
-metadata is most of a GGUF load); its tokenizer, chat template included, is saved beside the weights.
+A GGUF load reads the file's metadata three times (config, tokenizer, weights), builds its tokenizer
+and dequantizes every tensor; converted once, the model loads from the directory in a fraction of
+that (benchmarks/bench_load.py measures both). The tokenizer, chat template included, is saved
+beside the weights.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ def convert_model(
         from interp.models.gguf import load_gguf
 
         model, hf_tokenizer = load_gguf(Path(where), dtype=torch.float32)
-        model = _without_quantizer(model)
     elif kind == "llama2c":
         from interp.models.llama2c import llama2c_to_hf
 
@@ -41,11 +42,17 @@ def convert_model(
             f"{source} is already a Hugging Face model ({kind}); there is nothing to convert",
             fix="convert a .gguf file or a llama2.c .bin checkpoint",
         )
-    model.eval()
+    return save_hf_directory(model, hf_tokenizer, out_dir, verify=verify)
+
+
+def save_hf_directory(model, tokenizer, out_dir: str | Path, *, verify: bool = True) -> Path:
+    """A loaded Hugging Face model and its tokenizer as a directory that appears only when complete
+    (one loaded from a GGUF included), checked by reloading it when `verify`."""
+    model = _without_quantizer(model) if getattr(model, "hf_quantizer", None) else model.eval()
     out = Path(out_dir)
     with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)
-        hf_tokenizer.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         if verify:
             _check_reload(model, tmp)
     return out
@@ -75,7 +82,7 @@ def _without_quantizer(model):
     config = copy.deepcopy(model.config)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(config, dtype=next(model.parameters()).dtype)
     plain.load_state_dict(model.state_dict())
     return plain.eval()
 
