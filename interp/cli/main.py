@@ -135,12 +135,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--device", default=None, help="torch device (default: cuda if available, else cpu)"
     )
-    group.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16", "float16"),
-        default=None,
-        help="weights dtype (default: bfloat16 on CUDA, float32 on a CPU); statistics are "
-        "computed in float32 either way",
+    add_dtype_argument(
+        group,
+        "weights dtype (default: bfloat16 on CUDA, float32 on a CPU); statistics are computed in "
+        "float32 either way",
     )
     group.add_argument(
         "--device-map",
@@ -163,16 +161,20 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_dtype_argument(group: Any, help: str) -> None:
+    group.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), default=None, help=help
+    )
+
+
 def add_study_load_arguments(parser: argparse.ArgumentParser) -> None:
     """--dtype and --device-map for a study: they override the config's and are recorded in the
     run directory's config.json."""
     group = parser.add_argument_group("precision and placement (override the config)")
-    group.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16", "float16"),
-        default=None,
-        help="weights dtype of every model (default: the config's, else bfloat16 on CUDA and "
-        "float32 on a CPU)",
+    add_dtype_argument(
+        group,
+        "weights dtype of every model (default: the config's, else bfloat16 on CUDA and float32 "
+        "on a CPU)",
     )
     group.add_argument(
         "--device-map",

@@ -27,6 +27,7 @@ def convert_model(
     """Convert a `.gguf` or llama2.c `.bin` into `out_dir`; the directory appears only when complete.
 
     >>> convert_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-hf")   # doctest: +SKIP
+    >>> convert_model("stories260K.bin", "stories260K-hf")                # doctest: +SKIP
     """
     kind, where = resolve_spec(source)
     if kind == "gguf":
@@ -56,20 +57,6 @@ def save_hf_directory(model, tokenizer, out_dir: str | Path, *, verify: bool = T
         if verify:
             _check_reload(model, tmp)
     return out
-
-
-def convert_llama2c(
-    checkpoint: str | Path,
-    out_dir: str | Path,
-    *,
-    tokenizer: str | Path | None = None,
-    verify: bool = True,
-) -> Path:
-    """Convert `checkpoint` (with its tok*.bin) into `out_dir`; the directory appears only when complete.
-
-    >>> convert_llama2c("stories260K.bin", "stories260K-hf")   # doctest: +SKIP
-    """
-    return convert_model(checkpoint, out_dir, tokenizer=tokenizer, verify=verify)
 
 
 def _without_quantizer(model):
