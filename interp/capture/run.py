@@ -10,7 +10,6 @@ from typing import Literal
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from interp.capture.batching import encode_item, make_batch, select_positions
 from interp.capture.items import Item, as_items, label_names
@@ -28,6 +27,7 @@ from interp.errors import InterpError
 from interp.hooks.context import hooked
 from interp.hooks.names import expand_hooks
 from interp.models.model import Model
+from interp.progress import track
 
 Reduction = Literal["keep", "mean", "label_mean", "moments"]
 
@@ -127,8 +127,8 @@ def capture(
         writer if writer is not None else nullcontext(),
         hooked(model, [(n, reader(n)) for n in names]),
     ):
-        for rows in tqdm(
-            batches, desc="capture", unit="batch", disable=not progress or len(batches) < 2
+        for rows in track(
+            batches, "capture", unit="batch", enabled=progress and len(batches) >= 2
         ):
             batch = make_batch(
                 [encoded[i] for i in rows], [selected[i] for i in rows], rows, pad_id, padding_side

@@ -273,7 +273,9 @@ def print_json(obj: Any) -> None:
 
 
 def progress_enabled() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    """Progress on stderr: a bar on a terminal, a line per stage elsewhere (interp.progress);
+    INTERP_PROGRESS=0 turns it off."""
+    return os.environ.get("INTERP_PROGRESS", "1") != "0"
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from interp import stats
 from interp.align import LayerMaps, fit_layer_maps, fit_report
 from interp.capture.run import capture
 from interp.directions import DirectionSet
@@ -34,6 +34,7 @@ from interp.experiments.scoring import next_token_kl
 from interp.experiments.transfer_config import TransferConfig
 from interp.models.generate import generate
 from interp.models.model import Model
+from interp.progress import Stages
 from interp.steer import steering, steers_from_directions
 from interp.store.provenance import dataset_hash
 
@@ -92,11 +93,10 @@ def last_token_acts(model: Model, texts: list[str], batch_size: int) -> dict[str
 
 
 def paired_bootstrap(a: Tensor, b: Tensor, n: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of mean(a - b), resampling items (pairs) with replacement."""
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(0, len(a), (n, len(a)), generator=generator)
-    means = (a - b)[index].mean(-1)
-    return float(means.quantile(0.025)), float(means.quantile(0.975))
+    """95% percentile interval of mean(a - b), resampling items (pairs) with replacement
+    (`interp.stats.paired_bootstrap`), as (low, high)."""
+    ci = stats.paired_bootstrap(a, b, n=n, seed=seed)
+    return ci.low, ci.high
 
 
 def random_like(directions: DirectionSet, seed: int) -> DirectionSet:
@@ -135,7 +135,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
         else source
     )
     split = load_split(config)
-    bar = tqdm(total=4, desc="transfer", disable=not progress)
+    bar = Stages("transfer", 4, enabled=progress)
 
     # Directions and alignment on the largest N, reused for smaller N by slicing.
     locked_texts = prompts(split.fit, config.locked_preamble)
@@ -146,7 +146,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
     source_locked_acts = last_token_acts(source, locked_texts, config.batch_size)
     source_unlocked_acts = last_token_acts(unlocked, unlocked_texts, config.batch_size)
     target_acts = last_token_acts(target, locked_texts, config.batch_size)
-    bar.update()
+    bar.done("directions and maps fitted")
 
     def fit(n: int, rank: int) -> tuple[DirectionSet, LayerMaps, DirectionSet]:
         data_hash = dataset_hash(locked_texts[:n])
@@ -198,7 +198,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
     best = max(
         grid, key=lambda row: (row["select_accuracy"], -row["alpha"], -row["rank"], row["n"])
     )
-    bar.update()
+    bar.done("grid chosen on selection items")
 
     # One scoring on the test split.
     directions, maps, transferred = fitted[(best["n"], best["rank"])]
@@ -226,7 +226,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
                 - unsteered.mean()
             )
         )
-    bar.update()
+    bar.done("scored once on test items")
 
     # Fit quality of the chosen maps on held-out items; KL cost on neutral prompts.
     test_texts = prompts(split.test, config.locked_preamble)
@@ -247,7 +247,7 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
             "mean_cosine": report["mean_cosine"],
         }
     kl = neutral_kl(target, config.neutral_prompts, steers(transferred, best["alpha"]))
-    bar.update()
+    bar.done("fit quality and KL measured")
     bar.close()
 
     gain = float(steered.mean() - unsteered.mean())

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from interp.errors import InterpError
 from interp.models.kv_cache import cache_kwargs, returned_cache
 from interp.models.model import Model, positions_from_mask
 from interp.models.passes import StepMasks, step
 from interp.models.tokens import Chat, Prompt, encode, pad
+from interp.progress import track
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def generate(
     stops = _stop_ids(model) if stop_at_eos else set()
     results: list[Generation] = []
     starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
+    for start in track(starts, "generate", unit="batch", enabled=progress and len(starts) >= 2):
         chunk = list(prompts[start : start + batch_size])
         batch = pad([encode(model.tokenizer, p).ids for p in chunk], model.tokenizer.pad_token_id)
         tokens = _generate_batch(
