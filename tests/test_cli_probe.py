@@ -153,3 +153,47 @@ def test_bad_files_and_options_are_refused(cli, tiny_dirs, tmp_path, capsys, cli
         err = cli_error(capsys.readouterr().err).strip()
         assert message in err and "\n" not in err, (extra, err)
         assert not (tmp_path / "run").exists() and not probe_file.exists()
+
+
+def test_too_few_controls_are_refused_before_any_model_time(cli, tmp_path, monkeypatch, capsys):
+    def no_loading(args):
+        raise AssertionError("the model was loaded before the control count was checked")
+
+    monkeypatch.setattr(probe_cli, "load_model_from_args", no_loading)
+    data = write_jsonl(tmp_path / "data.jsonl", labelled())
+    small = write_jsonl(tmp_path / "benign.jsonl", [{"prompt": f"hi {i}"} for i in range(20)])
+    argv = ["probe", "organism:add-small", "--data", data, "--out", str(tmp_path / "run")]
+    argv += ["--save-probe", str(tmp_path / "p.safetensors"), "--calibrate", small]
+    assert cli(argv) == 2
+    assert "at least 500" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_probe_below_its_shuffled_label_control_is_saved_with_a_warning(
+    cli, tiny_dirs, tmp_path, capsys
+):
+    # Labels that say nothing about the text: every layer's AUROC sits inside its null.
+    records = labelled(seed=3)
+    rng = random.Random(5)
+    for record in records:
+        record["label"] = rng.choice(["calm", "loud"])
+    data = write_jsonl(tmp_path / "noise.jsonl", records)
+    probe_file = tmp_path / "probe.safetensors"
+    argv = ["probe", str(tiny_dirs["llama"]), "--data", data, "--out", str(tmp_path / "run")]
+    argv += [*FAST, "--save-probe", str(probe_file), "--json"]
+    layers = json.loads(_run_json(cli, argv, capsys))["layers"]
+    below = [row["layer"] for row in layers if row["auroc"] < row["null_p95"]]
+    assert below, "this seed must give a layer below its control"
+    probe_file.unlink()
+    (tmp_path / "run2").mkdir()
+    argv[5] = str(tmp_path / "run2")
+    assert cli([*argv, "--layer", str(below[0])]) == 0
+    captured = capsys.readouterr()
+    assert "below its shuffled-label control" in captured.err
+    assert json.loads(captured.out)["probe"]["warning"].startswith(f"layer {below[0]}")
+    assert "below its shuffled-label" in LinearProbe.load(probe_file).warning
+
+
+def _run_json(cli, argv, capsys) -> str:
+    assert cli(argv) == 0
+    return capsys.readouterr().out

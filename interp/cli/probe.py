@@ -10,6 +10,8 @@ Registered in `interp.cli.main` by `probe.register(commands)`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,10 @@ def run_probe(args: argparse.Namespace) -> int:
     data = binary_labels(read_items(args.data))
     check_fold_sizes(data.labels, settings.folds)
     controls = read_items(args.calibrate) if args.calibrate else None
+    if controls is not None:
+        from interp.probes.calibrate import check_control_count
+
+        check_control_count(len(controls), args.fpr)  # before the sweep, not after it
     check_out_dir(args.out)
 
     if args.threads:
@@ -124,6 +130,10 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.save_probe:
         layer = metrics["best"]["layer"] if layer is None else layer
         probe = _final_probe(model, rows, data, settings, layer, metrics["config"]["dataset_hash"])
+        warning = _below_control(metrics["layers"], layer)
+        if warning:
+            probe = dataclasses.replace(probe, warning=warning)
+            print(f"interp: warning: {warning}", file=sys.stderr)
         if controls is not None:
             probe = _calibrated(model, probe, controls, settings, args.fpr)
         metrics["probe"] = _describe_probe(probe, args.save_probe, args.calibrate)
@@ -206,8 +216,21 @@ def _calibrated(model, probe, controls, settings, fpr: float):
     return calibrate_probe(probe, got.activations[probe.hook], got.prompt_index, fpr=fpr)
 
 
+def _below_control(table: list[dict[str, Any]], layer: int) -> str:
+    """A warning when the saved layer's cross-validated AUROC does not beat its shuffled-label
+    control (the 95th percentile of the permutation null), else ""."""
+    row = next(r for r in table if r["layer"] == layer)
+    if row["auroc"] >= row["null_p95"]:
+        return ""
+    return (
+        f"layer {layer}'s cross-validated AUROC {row['auroc']:.3f} is below its shuffled-label "
+        f"control ({row['null_p95']:.3f} at the 95th percentile): the saved probe may read nothing"
+    )
+
+
 def _describe_probe(probe, path: str, control_file: str | None) -> dict[str, Any]:
     return {
+        "warning": probe.warning or None,
         "path": path,
         "hook": probe.hook,
         "layer": probe.layer,

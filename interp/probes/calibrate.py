@@ -46,6 +46,21 @@ def required_controls(fpr: float, min_exceedances: int = MIN_EXCEEDANCES) -> int
     return math.ceil(round(min_exceedances / fpr, 9))
 
 
+def check_control_count(n: int, fpr: float, min_exceedances: int = MIN_EXCEEDANCES) -> None:
+    """Refuse `n` control responses too few for a threshold at `fpr` (callers check this before
+    any model time; calibration checks it again on the scores)."""
+    need = required_controls(fpr, min_exceedances)
+    if n < need:
+        raise InterpError(
+            f"{n} control responses cannot calibrate a {fpr:.2%} false-positive rate: at least "
+            f"{need} are needed (so that about {min_exceedances} controls lie above the threshold)",
+            fix=f"score {need} or more benign control responses, or ask for fpr >= "
+            f"{min_exceedances / n:.3g}"
+            if n
+            else f"score {need} or more benign control responses",
+        )
+
+
 def calibrate_threshold(
     control_response_scores: Float[Tensor, " responses"],
     fpr: float = 0.01,
@@ -77,16 +92,8 @@ def calibrate_threshold(
             "control scores contain NaN or infinity",
             fix="drop control responses without tokens (their mean score is NaN)",
         )
-    n, need = scores.numel(), required_controls(fpr, min_exceedances)
-    if n < need:
-        raise InterpError(
-            f"{n} control responses cannot calibrate a {fpr:.2%} false-positive rate: at least "
-            f"{need} are needed (so that about {min_exceedances} controls lie above the threshold)",
-            fix=f"score {need} or more benign control responses, or ask for fpr >= "
-            f"{min_exceedances / n:.3g}"
-            if n
-            else f"score {need} or more benign control responses",
-        )
+    n = scores.numel()
+    check_control_count(n, fpr, min_exceedances)
     ordered = torch.sort(scores).values
     position = (n + 1) * (1 - fpr) - 1  # 0-based
     lo = min(max(math.floor(position), 0), n - 1)

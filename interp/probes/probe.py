@@ -92,6 +92,9 @@ class LinearProbe:
     n_rows: int = 0
     n_positive: int = 0  # prompts labelled 1
     n_negative: int = 0  # prompts labelled 0
+    # Why this probe may not be trusted (e.g. its layer's cross-validated AUROC fell below the
+    # shuffled-label control), carried in the file so that whoever loads it sees it.
+    warning: str = ""
     interp_version: str = field(default_factory=_library_version)
 
     def __post_init__(self) -> None:
@@ -231,6 +234,7 @@ class LinearProbe:
             "n_rows": str(self.n_rows),
             "n_positive": str(self.n_positive),
             "n_negative": str(self.n_negative),
+            "warning": self.warning,
             "interp_version": self.interp_version,
         }
 
@@ -292,6 +296,7 @@ class LinearProbe:
             n_rows=int(meta_json(meta, "n_rows", path)),
             n_positive=int(meta_json(meta, "n_positive", path)),
             n_negative=int(meta_json(meta, "n_negative", path)),
+            warning=meta.get("warning", ""),  # files written before warnings existed have none
             interp_version=meta_str(meta, "interp_version", path),
         )
         if model is not None:
