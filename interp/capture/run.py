@@ -127,15 +127,13 @@ def capture(
         writer if writer is not None else nullcontext(),
         hooked(model, [(n, reader(n)) for n in names]),
     ):
-        for rows in track(
-            batches, "capture", unit="batch", enabled=progress and len(batches) >= 2
-        ):
+        for rows in track(batches, "capture", unit="batch", enabled=progress and len(batches) >= 2):
             batch = make_batch(
                 [encoded[i] for i in rows], [selected[i] for i in rows], rows, pad_id, padding_side
             )
             for reducer in reducers.values():
                 reducer.begin_batch(batch, label_ids[rows])
-            model.forward(batch.input_ids, batch.attention_mask)
+            model.forward(batch.input_ids, batch.attention_mask, last_logits_only=True)
             for reducer in reducers.values():
                 reducer.end_batch()
 

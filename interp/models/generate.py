@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from interp.errors import InterpError
-from interp.models.kv_cache import cache_kwargs, returned_cache
+from interp.models.kv_cache import cache_kwargs, last_logits_kwargs, returned_cache
 from interp.models.model import Model, positions_from_mask
 from interp.models.passes import StepMasks, step
 from interp.models.tokens import Chat, Prompt, encode, pad
@@ -126,6 +126,7 @@ def _step(model: Model, ids, mask, past, prompt_width: int, use_cache: bool):
             position_ids=positions,
             use_cache=use_cache,
             **cache_kwargs(model.hf, past),
+            **last_logits_kwargs(model.hf),
         )
     return output.logits, (returned_cache(output) if use_cache else None)
 

@@ -34,3 +34,14 @@ def returned_cache(output: Any) -> Any:
         if key in output.keys():
             return output[key]
     return None
+
+
+@cache
+def _keeps_logits(forward: Any) -> bool:
+    return "logits_to_keep" in inspect.signature(forward).parameters
+
+
+def last_logits_kwargs(module: nn.Module) -> dict[str, Any]:
+    """Ask `module` for the last position's logits only, where its forward can: with a large
+    vocabulary (Gemma's 262k) the logits of every prompt position cost more than the blocks."""
+    return {"logits_to_keep": 1} if _keeps_logits(type(module).forward) else {}

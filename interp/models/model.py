@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from interp.hashing import config_hash
+from interp.models.kv_cache import last_logits_kwargs
 from interp.models.passes import StepMasks, step
 
 Backend = Literal["hf", "bridge"]
@@ -100,10 +101,13 @@ class Model:
         input_ids: Int[Tensor, "batch pos"],
         attention_mask: Int[Tensor, "batch pos"] | None = None,
         prompt_width: int | None = None,
+        last_logits_only: bool = False,
     ) -> Float[Tensor, "batch pos vocab"]:
         """Logits for a (possibly padded) batch; positions are counted from each row's first real
         token. Columns from `prompt_width` on count as generated tokens (for steering by phase), as
-        when generation feeds the whole sequence again; by default every column is prompt."""
+        when generation feeds the whole sequence again; by default every column is prompt.
+        `last_logits_only`: the caller needs the last position's logits at most (capture needs
+        none), so the others need not be computed where the model allows it."""
         input_ids = input_ids.to(self.device)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -117,8 +121,12 @@ class Model:
                     position_ids=position_ids,
                     return_type="logits",
                 )
+            keep = last_logits_kwargs(self.hf) if last_logits_only else {}
             return self.hf(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                **keep,
             ).logits
 
     def describe(self) -> dict[str, Any]:
