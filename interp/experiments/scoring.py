@@ -11,6 +11,7 @@ from interp.capture.batching import encode_item, make_batch
 from interp.capture.items import Item
 from interp.errors import InterpError
 from interp.models.model import Model
+from interp.stats import bootstrap_mean
 
 
 @torch.no_grad()
@@ -61,9 +62,7 @@ def next_token_kl(model: Model, base_logits: Tensor, steered_logits: Tensor, mas
 def bootstrap_mean_ci(
     values: Tensor, n: int = 2000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values`."""
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(0, len(values), (n, len(values)), generator=generator)
-    means = values[index].mean(-1)
-    tail = (1 - level) / 2
-    return float(means.quantile(tail)), float(means.quantile(1 - tail))
+    """Percentile bootstrap interval of the mean of `values` (`interp.stats.bootstrap_mean`), as
+    (low, high) for the studies that report it so."""
+    ci = bootstrap_mean(values, n=n, seed=seed, alpha=1 - level)
+    return ci.low, ci.high

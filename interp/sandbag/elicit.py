@@ -15,6 +15,7 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.models.model import Model
+from interp.stats import paired_bootstrap
 
 Evaluate = Callable[[Model], Tensor]  # the model -> 0/1 correctness per item
 
@@ -64,14 +65,12 @@ def elicit(
             for name, p in model.hf.named_parameters():
                 p.copy_(saved[name])
         model.hf.eval()
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(0, len(clean), (n_bootstrap, len(clean)), generator=generator)
-    lifts = (elicited - clean)[index].mean(-1)
+    lift = paired_bootstrap(elicited, clean, n=n_bootstrap, seed=seed)
     return Elicitation(
         float(clean.mean()),
         float(elicited.mean()),
         float(elicited.mean() - clean.mean()),
-        (float(lifts.quantile(0.025)), float(lifts.quantile(0.975))),
+        (lift.low, lift.high),
         steps,
         len(demonstrations),
     )

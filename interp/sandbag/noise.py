@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from interp.errors import InterpError
+from interp.stats import percentile_interval, resample_rows
 
 Evaluate = Callable[
     [nn.Module], Tensor
@@ -181,12 +182,13 @@ def noise_sweep(
         "accuracy": float(flat[i, j]),
         "clean_accuracy": float(clean.mean()),
     }
-    generator = torch.Generator().manual_seed(bootstrap_seed)
-    index = torch.randint(0, clean.numel(), (n_bootstrap, clean.numel()), generator=generator)
+    # The whole statistic (the best setting included) on each resample of items, as float32.
+    index = resample_rows(clean.numel(), n_bootstrap, bootstrap_seed)
     ratios = torch.tensor([_ratio(clean[k], noisy[..., k]) for k in index])
+    # Resamples without a correct clean answer give an infinite ratio; they are left out.
     finite = ratios[torch.isfinite(ratios)]
     if finite.numel():
-        sweep.ratio_ci95 = (float(finite.quantile(0.025)), float(finite.quantile(0.975)))
+        sweep.ratio_ci95 = percentile_interval(finite)
     else:
         sweep.ratio_ci95 = (float("inf"), float("inf"))
     return sweep
