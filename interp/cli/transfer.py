@@ -20,14 +20,23 @@ def register(commands) -> None:
         "transfer",
         run_transfer_command,
         "the UNLOCK transfer study: a capability direction moved from a source model into a target",
-        "Read a capability direction in the source (prompt or model contrast), map it into the target "
-        "through per-layer rank-k alignments fitted on shared prompts, choose N, rank and alpha on "
-        "training items, and score once on held-out items beside the unsteered target, random "
-        "directions of equal norm and the source-unlocked model. Writes config.json, metrics.json, "
-        "report.md, figures/ and the directions and maps into --out. See examples/transfer_organisms.json.",
+        "Read a capability direction in the source (a prompt, model or few-shot contrast, on an "
+        "organism skill or your own task file of {prompt, answer} lines), map it into the target "
+        "through per-layer rank-k alignments fitted on shared texts (UNLOCK's locked prompts, or a "
+        "broad set), choose N, rank, alpha, fit set and layer matching on selection items, and "
+        "score once on held-out items beside the unsteered target, random directions of equal norm, "
+        "the target given the unlocked condition and the source-unlocked model. Writes config.json, "
+        "metrics.json, report.md, figures/ and the directions and maps into --out; each grid point "
+        "is checkpointed, so a killed run continues with --resume. See examples/transfer_organisms.json "
+        "and examples/transfer_real/.",
     )
     cmd.add_argument("--config", required=True, help="study config (JSON)")
     cmd.add_argument("--out", required=True, help="run directory to create")
+    cmd.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run into --out from its checkpoints (same config)",
+    )
     add_study_load_arguments(cmd)
     cmd.add_argument("--json", action="store_true", help="print metrics as JSON")
 
@@ -37,14 +46,15 @@ def run_transfer_command(args: argparse.Namespace) -> int:
     from interp.experiments.transfer_config import TransferConfig
 
     config = with_study_loading(TransferConfig.from_file(args.config), args)
-    metrics = run_transfer(config, Path(args.out), progress=progress_enabled())
+    result = run_transfer(config, Path(args.out), progress=progress_enabled(), resume=args.resume)
     if args.json:
-        print_json({k: v for k, v in metrics.items() if k != "grid"})
+        print_json({k: v for k, v in result.to_json().items() if k != "grid"})
     else:
-        lo, hi = metrics["gain_ci95"]
+        lo, hi = result.gain_ci95
         print(
-            f"target {metrics['target_unsteered_accuracy']:.3f} -> {metrics['target_steered_accuracy']:.3f} "
-            f"(gain {metrics['gain']:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}; random p95 {metrics['random_control_gain_p95']:+.3f})"
+            f"target {result.target_unsteered_accuracy:.3f} -> {result.target_steered_accuracy:.3f} "
+            f"(gain {result.gain:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}; random p95 "
+            f"{result.random_control_gain_p95:+.3f})"
         )
         print(f"wrote {args.out}/report.md")
     return 0

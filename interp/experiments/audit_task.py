@@ -13,7 +13,8 @@ the answer itself. The grader compares a model's continuation with `answer`:
 - `marker`: the number after the last '#', as the organisms write it;
 - `last_number`: the last number in the continuation, compared as a number;
 - `exact`: the continuation, stripped, equals the answer;
-- `prefix`: the continuation, stripped, starts with the answer.
+- `prefix`: the continuation, stripped, starts with the answer;
+- `prefix_folded`: the same, ignoring case and accents ("brasília" answers "Brasilia").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +61,17 @@ def _last_number(text: str, answer: str) -> bool:
         return False
 
 
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
 GRADERS: dict[str, Callable[[str, str], bool]] = {
     "marker": lambda text, answer: is_correct(text, answer),
     "last_number": _last_number,
     "exact": lambda text, answer: text.strip() == answer.strip(),
     "prefix": lambda text, answer: text.strip().startswith(answer.strip()),
+    "prefix_folded": lambda text, answer: _folded(text).startswith(_folded(answer)),
 }
 
 

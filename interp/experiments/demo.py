@@ -70,7 +70,7 @@ def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]
             tmp / "config.json",
             {"transfer": transfer_config.to_dict(), "audit": audit_config.to_dict()},
         )
-        transfer = run_transfer(transfer_config, tmp / "transfer", progress=progress)
+        transfer = run_transfer(transfer_config, tmp / "transfer", progress=progress).to_json()
         audit = run_audit(audit_config, tmp / "audit", progress=progress)
         metrics = {"transfer": transfer, "audit": audit}
         atomic_write_json(tmp / "metrics.json", metrics)

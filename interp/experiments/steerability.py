@@ -13,17 +13,11 @@ from dataclasses import replace
 import torch
 
 from interp.directions import DirectionSet
-from interp.experiments.transfer import (
-    correctness,
-    last_token_acts,
-    load_split,
-    paired_bootstrap,
-    prompts,
-    random_like,
-)
+from interp.experiments.transfer import Study, paired_bootstrap, random_like
 from interp.experiments.transfer_config import TransferConfig
+from interp.experiments.transfer_fit import last_token_acts
+from interp.experiments.transfer_task import Conditions, load_splits
 from interp.models.load import load_model
-from interp.steer import steers_from_directions
 from interp.store.provenance import dataset_hash
 
 
@@ -31,23 +25,21 @@ def run_steerability(config: TransferConfig) -> dict:
     """Steer `config.target` with its own prompt-contrast direction (fitted on max(n_values) items)."""
     config = replace(config, source_locked=config.target, contrast="prompt")
     model = load_model(config.target)
-    split = load_split(config)
-    locked = last_token_acts(model, prompts(split.fit, config.locked_preamble), config.batch_size)
+    split = load_splits(config)
+    conditions = Conditions.of(config, split)
+    locked_texts = [conditions.locked(item) for item in split.fit]
+    locked = last_token_acts(model, locked_texts, config.batch_size)
     unlocked = last_token_acts(
-        model, prompts(split.fit, config.unlocked_preamble), config.batch_size
+        model, [conditions.unlocked(item) for item in split.fit], config.batch_size
     )
     method = "mean_difference" if config.method == "mean" else "pca_of_differences"
     directions = DirectionSet.from_contrast(
-        unlocked, locked, method, model=model, dataset_hash=dataset_hash(prompts(split.fit, ""))
+        unlocked, locked, method, model=model, dataset_hash=dataset_hash(locked_texts)
     )
+    study = Study(config, None, conditions, model)
 
     def accuracy(items, directions_: DirectionSet | None, alpha: float = 0.0):
-        steers = None
-        if directions_ is not None:
-            steers = steers_from_directions(
-                directions_, "rotate", alpha, positions="last", phase="prefill"
-            )
-        return correctness(model, items, config.locked_preamble, config, steers)
+        return torch.tensor(study.correctness(items, directions_, alpha))
 
     select = {
         alpha: float(accuracy(split.select, directions, alpha).mean()) for alpha in config.alphas
@@ -55,7 +47,7 @@ def run_steerability(config: TransferConfig) -> dict:
     alpha = max(select, key=lambda a: (select[a], -a))
     unsteered = accuracy(split.test, None)
     steered = accuracy(split.test, directions, alpha)
-    cued = correctness(model, split.test, config.unlocked_preamble, config)
+    cued = torch.tensor(study.correctness(split.test, condition="unlocked"))
     controls = [
         float(
             accuracy(split.test, random_like(directions, 1000 + seed), alpha).mean()

@@ -1,15 +1,19 @@
-"""The UNLOCK transfer study end to end (methods.md section 1).
+"""The UNLOCK transfer study end to end (methods.md sections 1 and 5).
 
 1. Direction: per source layer, mean (or PCA) of unlocked minus locked residual streams at the last
-   prompt token over N training items (left padding, so position -1 is real).
-2. Alignment: the same N items on the locked prompt through Source-locked and Target; layers matched
-   by depth; a rank-k map per target layer; the direction carried into the target.
+   prompt token over N fit items (left padding, so position -1 is real). The contrast is two
+   preambles, a base and a post-trained model, or k demonstrations vs none.
+2. Alignment: per target layer a rank-k map from the source-locked model, layers matched by depth
+   or CKA, fitted on the locked texts of the N items (UNLOCK) or on a broad set (both conditions and
+   extra prompts); the direction is carried into the target.
 3. Application: prefill only, last prompt token, every target block, the norm-preserving rotation.
-4. Selection: the grid over N, rank and alpha is scored on selection items (training split, disjoint
-   from the N items); the chosen setting is scored once on the test split.
+4. Selection: the grid over N, rank, alpha, fit set and layer matching is scored on selection items
+   (disjoint from the fit items); the chosen setting is scored once on the test split.
 Controls: the unsteered target, random directions of the same per-layer norm (several seeds), the
-source-unlocked model; paired bootstrap intervals; held-out fit quality per layer; KL to the
-unsteered target on neutral prompts.
+target given the unlocked condition itself, the source-unlocked model, optionally the target steered
+with its own direction; paired bootstrap intervals; held-out fit quality; KL on neutral prompts.
+Each grid point and each test scoring is a checkpointed unit of the run directory, so a killed study
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,86 +21,251 @@ from __future__ import annotations
 import itertools
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import Tensor
 
 from interp import stats
-from interp.align import LayerMaps, fit_layer_maps, fit_report
-from interp.capture.run import capture
+from interp.align import LayerMaps, fit_report
 from interp.directions import DirectionSet
-from interp.errors import InterpError
+from interp.experiments.audit_task import grader
 from interp.experiments.loading import load_study_model
+from interp.experiments.run_dir import RunDir
 from interp.experiments.scoring import next_token_kl
 from interp.experiments.transfer_config import TransferConfig
+from interp.experiments.transfer_fit import (
+    Readings,
+    fit_maps,
+    last_token_acts,
+    own_direction,
+    read_all,
+    source_direction,
+)
+from interp.experiments.transfer_result import GridPoint, LayerFit, OwnDirection, TransferResult
+from interp.experiments.transfer_task import Conditions, TaskItem, as_model_prompt, load_splits
 from interp.models.generate import generate
 from interp.models.model import Model
-from interp.progress import Stages
+from interp.progress import Stages, track
 from interp.steer import steering, steers_from_directions
-from interp.store.provenance import dataset_hash
 
 
-@dataclass
-class Split:
-    fit: list  # items the direction and maps are fitted on (the largest N)
-    select: list  # items the grid is scored on
-    test: list  # held-out items, scored once
-
-
-def load_split(config: TransferConfig) -> Split:
-    from interp.organisms.tasks import AddTask, resolve_task
-    from interp.organisms.tasks import generate as generate_items
-
-    task = (
-        AddTask(config.n_operands, config.digits)
-        if config.skill == "add"
-        else resolve_task(config.skill)
+def run_transfer(
+    config: TransferConfig, out: Path, progress: bool = True, resume: bool = False
+) -> TransferResult:
+    """Run the study into `out` (which appears whole at the end) and return what it found."""
+    started = time.perf_counter()
+    splits = load_splits(config)  # bad task files fail before any model time
+    run = RunDir.open(out, config.to_dict(), resume=resume)
+    source = load_study_model(config, config.source_locked)
+    target = load_study_model(config, config.target)
+    unlocked = (
+        load_study_model(config, cast(str, config.source_unlocked))
+        if config.contrast == "model"
+        else source
     )
-    n_fit = max(config.n_values)
-    train = generate_items(
-        task, n_fit + config.n_select, seed=config.seed, split="train", unique=True
+    conditions = Conditions.of(config, splits)
+    study = Study(config, run, conditions, target)
+    bar = Stages("transfer", 4, enabled=progress)
+
+    readings = read_all(config, conditions, splits.fit, source, unlocked, target)
+    bar.done("activations read")
+
+    fitted: dict[tuple[int, int, str, str], tuple[DirectionSet, LayerMaps, DirectionSet]] = {}
+    directions_by_n: dict[int, DirectionSet] = {}
+
+    def fit(setting: tuple[int, int, str, str]) -> tuple[DirectionSet, LayerMaps, DirectionSet]:
+        if setting not in fitted:
+            n, rank, fit_set, matching = setting
+            if n not in directions_by_n:
+                directions_by_n[n] = source_direction(config, readings, source, n)
+            maps = fit_maps(config, readings, source, target, n, rank, fit_set, matching)
+            directions = directions_by_n[n]
+            fitted[setting] = (directions, maps, maps.apply(directions, strict=False))
+        return fitted[setting]
+
+    grid = []
+    settings = itertools.product(
+        sorted(set(config.n_values)),
+        sorted(set(config.ranks)),
+        config.fit_sets,
+        config.layer_matchings,
+        config.alphas,
     )
-    test = generate_items(task, config.n_test, seed=config.seed, split="test", unique=True)
-    return Split(train[:n_fit], train[n_fit:], test)
-
-
-def prompts(items: list, preamble: str) -> list[str]:
-    from interp.organisms.tasks import render_prompt
-
-    return [render_prompt(item, preamble) for item in items]
-
-
-def correctness(
-    model: Model, items: list, preamble: str, config: TransferConfig, steers=None
-) -> Tensor:
-    """1.0 where the greedy answer is right, per item."""
-    from interp.organisms.grader import is_correct
-
-    context = steering(model, steers) if steers else nullcontext()
-    with context:
-        outs = generate(
-            model, prompts(items, preamble), config.max_new_tokens, batch_size=config.batch_size
+    for *setting, alpha in track(list(settings), "grid", unit="point", enabled=progress):
+        n, rank, fit_set, matching = setting
+        name = f"select-n{n}-rank{rank}-{fit_set}-{matching}-alpha{alpha}"
+        accuracy = run.unit(
+            name,
+            lambda s=tuple(setting), a=alpha: study.accuracy(splits.select, fit(s)[2], a),
         )
-    return torch.tensor(
-        [float(is_correct(o.text, i.answer)) for o, i in zip(outs, items, strict=True)]
+        grid.append(GridPoint(n, rank, alpha, accuracy, fit_set, matching))
+    unsteered_select = run.unit("select-unsteered", lambda: study.accuracy(splits.select))
+    best = max(grid, key=GridPoint.key)
+    bar.done("directions and maps fitted, grid chosen on selection items")
+
+    directions, maps, transferred = fit(best.setting())
+    test = splits.test
+    unsteered = study.correct(test, "test-unsteered")
+    steered = study.correct(test, "test-steered", transferred, best.alpha)
+    cued = (
+        study.correct(test, "test-cued", condition="unlocked")
+        if config.contrast != "model"
+        else None
     )
+    source_unlocked = Study(config, run, conditions, unlocked, chat=config.source_chat).correct(
+        test,
+        "test-source-unlocked",
+        condition="locked" if config.contrast == "model" else "unlocked",
+    )
+    controls = []
+    for seed in range(config.n_controls):
+        random = random_like(transferred, config.seed * 1000 + seed)
+        controls.append(
+            float(study.correct(test, f"test-random-{seed}", random, best.alpha).mean())
+            - float(unsteered.mean())
+        )
+    own = (
+        study.own_direction(readings, best.n, splits.select, test, unsteered)
+        if config.target_own_direction
+        else None
+    )
+    bar.done("scored once on test items")
+
+    quality = fit_quality(config, conditions, test, source, target, maps)
+    kl = neutral_kl(target, config.neutral_prompts, study.steers(transferred, best.alpha))
+    bar.done("fit quality and KL measured")
+    bar.close()
+
+    gain = float(steered.mean() - unsteered.mean())
+    cued_gap = float(cued.mean() - unsteered.mean()) if cued is not None else None
+    accuracies = {"target_unsteered": unsteered, "target_steered": steered}
+    accuracies["source_unlocked"] = source_unlocked
+    if cued is not None:
+        accuracies["target_cued"] = cued
+    result = TransferResult(
+        target_unsteered_accuracy=float(unsteered.mean()),
+        target_steered_accuracy=float(steered.mean()),
+        gain=gain,
+        gain_ci95=paired_bootstrap(steered, unsteered, config.n_bootstrap, config.seed),
+        random_control_gains=controls,
+        random_control_gain_p95=float(torch.tensor(controls).quantile(0.95)),
+        source_unlocked_accuracy=float(source_unlocked.mean()),
+        target_cued_accuracy=float(cued.mean()) if cued is not None else None,
+        gap_closed=gain / cued_gap if cued_gap is not None and cued_gap > 0 else None,
+        chosen=best,
+        select_unsteered_accuracy=unsteered_select,
+        grid=grid,
+        fit_quality=quality,
+        kl_neutral=kl,
+        n_test=len(test),
+        n_select=len(splits.select),
+        seconds=round(time.perf_counter() - started, 1),
+        accuracy_ci95={
+            name: _low_high(stats.bootstrap_mean(values, n=config.n_bootstrap, seed=config.seed))
+            for name, values in accuracies.items()
+        },
+        target_own_direction=own,
+    )
+    write_run(run, config, result, directions, maps, transferred)
+    return result
 
 
-def last_token_acts(model: Model, texts: list[str], batch_size: int) -> dict[str, Tensor]:
-    got = capture(
-        model, texts, "resid_post", positions="last", batch_size=batch_size, progress=False
-    )
-    return {hook: acts.float() for hook, acts in got.activations.items()}
+class Study:
+    """Scoring one model on the study's items, steered or not, each scoring a checkpointed unit."""
+
+    def __init__(
+        self,
+        config: TransferConfig,
+        run: RunDir | None,  # None: nothing is checkpointed
+        conditions: Conditions,
+        model: Model,
+        chat: bool | None = None,
+    ) -> None:
+        self.config, self.run, self.conditions, self.model = config, run, conditions, model
+        self.to_prompt = as_model_prompt(config.target_chat if chat is None else chat)
+        self.is_right = grader(config.grader_name)
+
+    def steers(self, directions: DirectionSet, alpha: float):
+        return steers_from_directions(
+            directions, "rotate", alpha, positions="last", phase="prefill"
+        )
+
+    def correctness(
+        self,
+        items: list[TaskItem],
+        directions: DirectionSet | None = None,
+        alpha: float = 0.0,
+        condition: str = "locked",
+    ) -> list[float]:
+        """1.0 where the greedy answer is right, per item."""
+        render = self.conditions.locked if condition == "locked" else self.conditions.unlocked
+        texts = [self.to_prompt(render(item)) for item in items]
+        context = (
+            steering(self.model, self.steers(directions, alpha))
+            if directions is not None
+            else nullcontext()
+        )
+        with context:
+            outs = generate(
+                self.model, texts, self.config.max_new_tokens, batch_size=self.config.batch_size
+            )
+        return [float(self.is_right(o.text, i.answer)) for o, i in zip(outs, items, strict=True)]
+
+    def accuracy(
+        self, items: list[TaskItem], directions: DirectionSet | None = None, alpha: float = 0.0
+    ) -> float:
+        return float(torch.tensor(self.correctness(items, directions, alpha)).mean())
+
+    def correct(
+        self,
+        items: list[TaskItem],
+        unit: str,
+        directions: DirectionSet | None = None,
+        alpha: float = 0.0,
+        condition: str = "locked",
+    ) -> Tensor:
+        """Per-item correctness, computed once per run (a checkpointed unit)."""
+
+        def compute() -> list[float]:
+            return self.correctness(items, directions, alpha, condition)
+
+        return torch.tensor(compute() if self.run is None else self.run.unit(unit, compute))
+
+    def own_direction(
+        self,
+        readings: Readings,
+        n: int,
+        select: list[TaskItem],
+        test: list[TaskItem],
+        unsteered: Tensor,
+    ) -> OwnDirection:
+        """The target's own direction, alpha chosen on the selection items, scored on test."""
+        direction = own_direction(self.config, readings, self.model, n)
+        by_alpha = {
+            alpha: float(self.correct(select, f"own-select-alpha{alpha}", direction, alpha).mean())
+            for alpha in self.config.alphas
+        }
+        alpha = max(by_alpha, key=lambda a: (by_alpha[a], -a))
+        steered = self.correct(test, "test-own", direction, alpha)
+        return OwnDirection(
+            n,
+            alpha,
+            by_alpha[alpha],
+            float(steered.mean()),
+            float(steered.mean() - unsteered.mean()),
+            paired_bootstrap(steered, unsteered, self.config.n_bootstrap, self.config.seed),
+        )
 
 
 def paired_bootstrap(a: Tensor, b: Tensor, n: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of mean(a - b), resampling items (pairs) with replacement
-    (`interp.stats.paired_bootstrap`), as (low, high)."""
-    ci = stats.paired_bootstrap(a, b, n=n, seed=seed)
-    return ci.low, ci.high
+    """95% percentile interval of mean(a - b), resampling items (pairs) with replacement."""
+    return _low_high(stats.paired_bootstrap(a, b, n=n, seed=seed))
+
+
+def _low_high(interval: stats.Interval) -> tuple[float, float]:
+    return interval.low, interval.high
 
 
 def random_like(directions: DirectionSet, seed: int) -> DirectionSet:
@@ -117,123 +286,18 @@ def random_like(directions: DirectionSet, seed: int) -> DirectionSet:
     )
 
 
-def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> dict:
-    """Run the study into `out` (created whole at the end) and return its metrics."""
-    started = time.perf_counter()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise InterpError(
-            f"run directory {out} already exists and is not empty", fix="pass a new --out"
-        )
-    source = load_study_model(config, config.source_locked)
-    target = load_study_model(config, config.target)
-    unlocked = (
-        load_study_model(
-            config, cast(str, config.source_unlocked)
-        )  # TransferConfig.check: set for "model"
-        if config.contrast == "model"
-        else source
-    )
-    split = load_split(config)
-    bar = Stages("transfer", 4, enabled=progress)
-
-    # Directions and alignment on the largest N, reused for smaller N by slicing.
-    locked_texts = prompts(split.fit, config.locked_preamble)
-    unlocked_texts = prompts(
-        split.fit,
-        config.unlocked_preamble if config.contrast == "prompt" else config.locked_preamble,
-    )
-    source_locked_acts = last_token_acts(source, locked_texts, config.batch_size)
-    source_unlocked_acts = last_token_acts(unlocked, unlocked_texts, config.batch_size)
-    target_acts = last_token_acts(target, locked_texts, config.batch_size)
-    bar.done("directions and maps fitted")
-
-    def fit(n: int, rank: int) -> tuple[DirectionSet, LayerMaps, DirectionSet]:
-        data_hash = dataset_hash(locked_texts[:n])
-        method = "mean_difference" if config.method == "mean" else "pca_of_differences"
-        directions = DirectionSet.from_contrast(
-            {h: a[:n] for h, a in source_unlocked_acts.items()},
-            {h: a[:n] for h, a in source_locked_acts.items()},
-            method,
-            model=source,
-            dataset_hash=data_hash,
-        )
-        maps = fit_layer_maps(
-            {h: a[:n] for h, a in source_locked_acts.items()},
-            {h: a[:n] for h, a in target_acts.items()},
-            source=source,
-            target=target,
-            fit="unlock",
-            layers="depth",
-            dataset_hash=data_hash,
-            rank=rank,
-            centre=config.method == "pca",
-        )
-        return directions, maps, maps.apply(directions, strict=False)
-
-    def steers(transferred: DirectionSet, alpha: float):
-        return steers_from_directions(
-            transferred, "rotate", alpha, positions="last", phase="prefill"
-        )
-
-    # Selection grid, on selection items only.
-    grid: list[dict[str, Any]] = []
-    fitted = {}
-    for n, rank in itertools.product(sorted(set(config.n_values)), sorted(set(config.ranks))):
-        fitted[(n, rank)] = fit(n, rank)
-        for alpha in config.alphas:
-            acc = correctness(
-                target,
-                split.select,
-                config.locked_preamble,
-                config,
-                steers(fitted[(n, rank)][2], alpha),
-            )
-            grid.append(
-                {"n": n, "rank": rank, "alpha": alpha, "select_accuracy": float(acc.mean())}
-            )
-    unsteered_select = float(
-        correctness(target, split.select, config.locked_preamble, config).mean()
-    )
-    best = max(
-        grid, key=lambda row: (row["select_accuracy"], -row["alpha"], -row["rank"], row["n"])
-    )
-    bar.done("grid chosen on selection items")
-
-    # One scoring on the test split.
-    directions, maps, transferred = fitted[(best["n"], best["rank"])]
-    unsteered = correctness(target, split.test, config.locked_preamble, config)
-    steered = correctness(
-        target, split.test, config.locked_preamble, config, steers(transferred, best["alpha"])
-    )
-    cued = (
-        correctness(target, split.test, config.unlocked_preamble, config)
-        if config.contrast == "prompt"
-        else None
-    )
-    source_unlocked_prompt = (
-        config.unlocked_preamble if config.contrast == "prompt" else config.locked_preamble
-    )
-    source_unlocked = correctness(unlocked, split.test, source_unlocked_prompt, config)
-    controls = []
-    for seed in range(config.n_controls):
-        random_steers = steers(random_like(transferred, config.seed * 1000 + seed), best["alpha"])
-        controls.append(
-            float(
-                correctness(
-                    target, split.test, config.locked_preamble, config, random_steers
-                ).mean()
-                - unsteered.mean()
-            )
-        )
-    bar.done("scored once on test items")
-
-    # Fit quality of the chosen maps on held-out items; KL cost on neutral prompts.
-    test_texts = prompts(split.test, config.locked_preamble)
-    source_test, target_test = (
-        last_token_acts(source, test_texts, config.batch_size),
-        last_token_acts(target, test_texts, config.batch_size),
-    )
+def fit_quality(
+    config: TransferConfig,
+    conditions: Conditions,
+    test: list[TaskItem],
+    source: Model,
+    target: Model,
+    maps: LayerMaps,
+) -> dict[str, LayerFit]:
+    """Each chosen map's fit on the test items' locked texts, which it never saw."""
+    texts = [conditions.locked(item) for item in test]
+    source_test = last_token_acts(source, texts, config.batch_size, config.source_chat)
+    target_test = last_token_acts(target, texts, config.batch_size, config.target_chat)
     quality = {}
     for target_layer, (source_layer, linear_map) in maps.maps.items():
         report = fit_report(
@@ -241,39 +305,8 @@ def run_transfer(config: TransferConfig, out: Path, progress: bool = True) -> di
             source_test[f"blocks.{source_layer}.hook_resid_post"],
             target_test[f"blocks.{target_layer}.hook_resid_post"],
         )
-        quality[str(target_layer)] = {
-            "source_layer": source_layer,
-            "r2": report["r2"],
-            "mean_cosine": report["mean_cosine"],
-        }
-    kl = neutral_kl(target, config.neutral_prompts, steers(transferred, best["alpha"]))
-    bar.done("fit quality and KL measured")
-    bar.close()
-
-    gain = float(steered.mean() - unsteered.mean())
-    metrics = {
-        "target_unsteered_accuracy": float(unsteered.mean()),
-        "target_steered_accuracy": float(steered.mean()),
-        "gain": gain,
-        "gain_ci95": list(paired_bootstrap(steered, unsteered, config.n_bootstrap, config.seed)),
-        "random_control_gains": controls,
-        "random_control_gain_p95": float(torch.tensor(controls).quantile(0.95)),
-        "source_unlocked_accuracy": float(source_unlocked.mean()),
-        "target_cued_accuracy": float(cued.mean()) if cued is not None else None,
-        "gap_closed": (gain / float(cued.mean() - unsteered.mean()))
-        if cued is not None and float(cued.mean() - unsteered.mean()) > 0
-        else None,
-        "chosen": best,
-        "select_unsteered_accuracy": unsteered_select,
-        "grid": grid,
-        "fit_quality": quality,
-        "kl_neutral": kl,
-        "n_test": len(split.test),
-        "n_select": len(split.select),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    write_run(out, config, metrics, directions, maps, transferred)
-    return metrics
+        quality[str(target_layer)] = LayerFit(source_layer, report["r2"], report["mean_cosine"])
+    return quality
 
 
 @torch.no_grad()
@@ -292,21 +325,20 @@ def neutral_kl(model: Model, texts: list[str], steers) -> float:
 
 
 def write_run(
-    out: Path,
+    run: RunDir,
     config: TransferConfig,
-    metrics: dict,
+    result: TransferResult,
     directions: DirectionSet,
     maps: LayerMaps,
     transferred: DirectionSet,
 ) -> None:
-    from interp.files import atomic_directory, atomic_write_json
+    from interp.files import atomic_write_json
     from interp.reports.transfer_report import write_figures, write_report
 
-    with atomic_directory(out) as tmp:
-        atomic_write_json(tmp / "config.json", config.to_dict())
-        atomic_write_json(tmp / "metrics.json", metrics)
-        directions.save(tmp / "source_directions.safetensors")
-        maps.save(tmp / "maps.safetensors")
-        transferred.save(tmp / "target_directions.safetensors")
-        write_figures(tmp / "figures", metrics)
-        write_report(tmp / "report.md", config, metrics)
+    atomic_write_json(run.path / "metrics.json", result.to_json())
+    directions.save(run.path / "source_directions.safetensors")
+    maps.save(run.path / "maps.safetensors")
+    transferred.save(run.path / "target_directions.safetensors")
+    write_figures(run.path / "figures", result)
+    write_report(run.path / "report.md", config, result)
+    run.finish()

@@ -1,12 +1,38 @@
-"""The configuration of a transfer study: which models, which contrast, which grid, checked on load."""
+"""The configuration of a transfer study: which models, which task and contrast, which grid; checked
+on load, field by field, before any model time.
+
+    {"source_locked": "SmolLM2-135M-Instruct.Q4_1.gguf", "target": "gemma-3-270m-q4_k_m.gguf",
+     "task_file": "capitals.jsonl", "grader": "prefix_folded", "contrast": "fewshot", "n_shots": 3,
+     "fit_sets": ["locked", "broad"], "fit_prompts": "fit_prompts.txt", "alphas": [0.02, 0.05]}
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from interp.errors import InterpError
+from interp.experiments.config_checks import (
+    check_fields,
+    check_known_fields,
+    flag,
+    missing,
+    nonempty_list_of,
+    nonempty_text,
+    one_of,
+    optional,
+    positive_int,
+    positive_number,
+    require,
+    text,
+)
+
+CONTRASTS = ("prompt", "model", "fewshot")
+# Which texts the maps are fitted on: UNLOCK's (the locked prompts of the N fit items), or both
+# conditions of the fit items plus the prompts of `fit_prompts` (spanning the carried direction).
+FIT_SETS = ("locked", "broad")
+LAYER_MATCHINGS = ("depth", "cka")
 
 
 @dataclass(frozen=True)
@@ -15,23 +41,34 @@ class TransferConfig:
 
     contrast "prompt": one source model; locked = `locked_preamble`, unlocked = `unlocked_preamble`.
     contrast "model": locked = `source_locked`, unlocked = `source_unlocked`, both on the locked prompt.
+    contrast "fewshot": `n_shots` demonstrations before the item (unlocked) or none (locked).
     """
 
     source_locked: str
     target: str
     contrast: str = "prompt"
     source_unlocked: str | None = None
-    skill: str = "add"
+    skill: str = "add"  # an organism skill, when there is no task_file
     n_operands: int = 4  # for skill "add": the organism zoo's family is trained on 4 operands
     digits: int = 2
+    task_file: str | None = None  # JSON lines {"prompt", "answer"} of one's own task
+    grader: str | None = None  # default: "marker" for a skill, "prefix" for a task file
+    n_shots: int = 3  # demonstrations before each item in the few-shot contrast
+    demo_template: str = "{prompt} {answer}"
     locked_preamble: str = ""
     unlocked_preamble: str = "Show steps.\n"
+    source_chat: bool = False  # texts go through the source's chat template as a user message
+    target_chat: bool = False
     method: str = (
         "mean"  # "mean" (uncentred alignment) or "pca" (centred), as methods.md pairs them
     )
     n_values: list[int] = field(default_factory=lambda: [32, 128])
     ranks: list[int] = field(default_factory=lambda: [4, 16, 64])
     alphas: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.5])
+    fit_sets: list[str] = field(default_factory=lambda: ["locked"])
+    fit_prompts: str | None = None  # extra texts of the "broad" fit set (one a line, or JSON lines)
+    layer_matchings: list[str] = field(default_factory=lambda: ["depth"])
+    target_own_direction: bool = False  # also steer the target with its own contrast direction
     n_select: int = 100
     n_test: int = 200
     n_controls: int = 5
@@ -50,6 +87,12 @@ class TransferConfig:
         ]
     )
 
+    @property
+    def grader_name(self) -> str:
+        if self.grader is not None:
+            return self.grader
+        return "marker" if self.task_file is None else "prefix"
+
     @classmethod
     def from_file(cls, path: str | Path) -> TransferConfig:
         from interp.experiments.config_file import read_config_file
@@ -62,78 +105,89 @@ class TransferConfig:
             raise InterpError(
                 f"{where} must be a JSON object", fix='write {"source_locked": ..., "target": ...}'
             )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
+        check_known_fields(raw, cls, where)
+        absent = missing(raw, ("source_locked", "target"))
+        if absent:
             raise InterpError(
-                f"{where} has unknown fields {unknown}", fix=f"use only {sorted(known)}"
-            )
-        missing = [name for name in ("source_locked", "target") if name not in raw]
-        if missing:
-            raise InterpError(
-                f"{where} is missing the field(s) {missing}",
-                fix="name the source and target models",
+                f"{where} is missing the field(s) {absent}", fix="name the source and target models"
             )
         config = cls(**raw)
         config.check(where)
         return config
 
     def check(self, where: str = "config") -> None:
+        from interp.experiments.audit_task import GRADERS
         from interp.experiments.loading import check_loading
 
         check_loading(self, where)
-        if self.contrast not in ("prompt", "model"):
-            raise InterpError(
-                f"{where}: contrast {self.contrast!r} is neither 'prompt' nor 'model'",
-                fix="pick one",
-            )
-        if self.contrast == "model" and not self.source_unlocked:
-            raise InterpError(
-                f"{where}: the model contrast needs 'source_unlocked'",
-                fix="name the post-trained source",
-            )
-        if self.contrast == "prompt" and self.locked_preamble == self.unlocked_preamble:
-            raise InterpError(
-                f"{where}: the prompt contrast needs two different preambles",
-                fix="set unlocked_preamble",
-            )
-        if self.method not in ("mean", "pca"):
-            raise InterpError(
-                f"{where}: method {self.method!r} is neither 'mean' nor 'pca'", fix="pick one"
-            )
-        for name in ("n_values", "ranks", "alphas"):
-            values = getattr(self, name)
-            if not isinstance(values, list) or not values:
-                raise InterpError(
-                    f"{where}: {name} must be a non-empty list", fix=f'e.g. "{name}": [1, 2]'
-                )
-            for value in values:
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or value != value
-                    or value <= 0
-                ):
-                    raise InterpError(
-                        f"{where}: {name} holds {value!r}, which is not a positive number",
-                        fix=f"fix {name}",
-                    )
-        for name in ("n_values", "ranks"):
-            if any(not isinstance(v, int) for v in getattr(self, name)):
-                raise InterpError(f"{where}: {name} must hold whole numbers", fix=f"fix {name}")
-        for name in (
-            "n_select",
-            "n_test",
-            "n_controls",
-            "max_new_tokens",
-            "batch_size",
-            "n_bootstrap",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InterpError(
-                    f"{where}: {name} is {value!r}, not a positive whole number", fix=f"fix {name}"
-                )
+        check_fields(self, RULES | {"grader": optional(one_of(*GRADERS))}, where)
+        require(
+            self.contrast != "model" or bool(self.source_unlocked),
+            where,
+            "the model contrast needs 'source_unlocked'",
+            "name the post-trained source",
+        )
+        require(
+            self.contrast != "prompt" or self.locked_preamble != self.unlocked_preamble,
+            where,
+            "the prompt contrast needs two different preambles",
+            "set unlocked_preamble",
+        )
+        require(
+            "{prompt}" in self.demo_template and "{answer}" in self.demo_template,
+            where,
+            f"demo_template {self.demo_template!r} must hold {{prompt}} and {{answer}}",
+            'e.g. "{prompt} {answer}"',
+        )
+        require(
+            "broad" not in self.fit_sets or self.contrast != "model" or bool(self.fit_prompts),
+            where,
+            "the broad fit set of a model contrast needs fit_prompts (both conditions show the "
+            "same texts)",
+            'name a fit_prompts file, or use fit_sets ["locked"]',
+        )
+        self._check_files(where)
+
+    def _check_files(self, where: str) -> None:
+        """Task and fit-prompt files are read now, so a bad line fails before any model time."""
+        if self.task_file is not None:
+            from interp.experiments.transfer_task import load_splits
+
+            load_splits(self)
+        if self.fit_prompts is not None:
+            from interp.experiments.transfer_fit import read_fit_prompts
+
+            read_fit_prompts(self.fit_prompts)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+RULES = {
+    "source_locked": nonempty_text,
+    "target": nonempty_text,
+    "contrast": one_of(*CONTRASTS),
+    "source_unlocked": optional(nonempty_text),
+    "task_file": optional(nonempty_text),
+    "n_shots": positive_int,
+    "demo_template": text,
+    "locked_preamble": text,
+    "unlocked_preamble": text,
+    "source_chat": flag,
+    "target_chat": flag,
+    "method": one_of("mean", "pca"),
+    "n_values": nonempty_list_of(positive_int),
+    "ranks": nonempty_list_of(positive_int),
+    "alphas": nonempty_list_of(positive_number),
+    "fit_sets": nonempty_list_of(one_of(*FIT_SETS), distinct=True),
+    "fit_prompts": optional(nonempty_text),
+    "layer_matchings": nonempty_list_of(one_of(*LAYER_MATCHINGS), distinct=True),
+    "target_own_direction": flag,
+    "n_select": positive_int,
+    "n_test": positive_int,
+    "n_controls": positive_int,
+    "n_bootstrap": positive_int,
+    "max_new_tokens": positive_int,
+    "batch_size": positive_int,
+    "neutral_prompts": nonempty_list_of(nonempty_text),
+}

@@ -94,7 +94,7 @@ def test_transfer_writes_a_complete_run(family, tmp_path, capsys, contrast):
         ({"alphas": ["big"]}, "not a positive number"),
         ({"alphas": []}, "non-empty"),
         ({"contrast": "model"}, "source_unlocked"),
-        ({"ranks": [2.5]}, "whole numbers"),
+        ({"ranks": [2.5]}, "whole number"),
         ({"colour": "blue"}, "unknown fields"),
     ],
 )
