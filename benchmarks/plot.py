@@ -1,11 +1,12 @@
 """Draw the kernel benchmarks: achieved GB/s against tokens, one panel per op, one line per
 provider, with the measured copy bandwidth dashed as the ceiling.
 
-    python benchmarks/plot.py                                  # results.csv -> results.png
-    python benchmarks/plot.py --csv my.csv --out my.png --dtype fp16 --device "NVIDIA H100"
+    python benchmarks/plot.py --csv runs/bench-kernels-.../results.csv     # -> results.png beside it
+    python benchmarks/plot.py --csv my.csv --out my.png --dtype fp16 --variant inplace
 
-Reads the CSV that `benchmarks/bench_*.py` and `interp bench kernels` append to. For each
-(op, provider, tokens, d_model, k, dtype, device) the latest row wins. Needs only matplotlib.
+Reads the CSV that `benchmarks/bench_*.py` and `interp bench kernels` write. For each
+(op, variant, provider, tokens, d_model, k, dtype, device) the latest row wins; one variant is
+drawn (default: out). Needs only matplotlib.
 """
 
 import argparse
@@ -14,8 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-PROVIDER_STYLE = {"torch-eager": "o-", "torch-compile": "s-", "triton": "^-"}
+PROVIDER_STYLE = {"torch-eager": "o-", "torch-compile": "s-", "triton": "^-", "reference": "x:"}
 
 
 def load_rows(path: Path) -> list[dict[str, str]]:
@@ -27,7 +27,10 @@ def latest(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The most recent row for each case and provider (timestamps are ISO, so they sort)."""
     keep: dict[tuple, dict[str, str]] = {}
     for row in sorted(rows, key=lambda r: r["utc"]):
-        key = tuple(row[c] for c in ("op", "provider", "tokens", "d_model", "k", "dtype", "device"))
+        key = tuple(
+            row.get(c, "out")
+            for c in ("op", "variant", "provider", "tokens", "d_model", "k", "dtype", "device")
+        )
         keep[key] = row
     return list(keep.values())
 
@@ -42,7 +45,11 @@ def choose(rows: list[dict[str, str]], device: str | None, dtype: str | None) ->
 
 
 def plot(
-    rows: list[dict[str, str]], out: Path, device: str | None = None, dtype: str | None = None
+    rows: list[dict[str, str]],
+    out: Path,
+    device: str | None = None,
+    dtype: str | None = None,
+    variant: str = "out",
 ) -> Path:
     import matplotlib
 
@@ -52,9 +59,13 @@ def plot(
     if not rows:
         raise ValueError("no rows to plot")
     device, dtype = choose(rows, device, dtype)
-    rows = [r for r in latest(rows) if r["device"] == device and r["dtype"] == dtype]
+    rows = [
+        r
+        for r in latest(rows)
+        if r["device"] == device and r["dtype"] == dtype and r.get("variant", "out") == variant
+    ]
     if not rows:
-        raise ValueError(f"no rows for device {device!r} and dtype {dtype!r}")
+        raise ValueError(f"no rows for device {device!r}, dtype {dtype!r}, variant {variant!r}")
     ops = sorted({r["op"] for r in rows})
     cols = min(3, len(ops))
     nrows = -(-len(ops) // cols)
@@ -82,7 +93,7 @@ def plot(
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(ops) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{device}, {dtype}")
+    fig.suptitle(f"{device}, {dtype}, {variant}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -92,17 +103,19 @@ def plot(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--csv", type=Path, default=HERE / "results.csv", help="%(default)s")
-    parser.add_argument("--out", type=Path, default=HERE / "results.png", help="%(default)s")
+    parser.add_argument("--csv", type=Path, required=True, help="a results.csv of the harness")
+    parser.add_argument("--out", type=Path, help="the PNG (default: beside the CSV)")
     parser.add_argument("--device", help="device name as in the CSV (default: the newest row's)")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 when present)")
+    parser.add_argument("--variant", default="out", help="out, inplace or last (default: out)")
     args = parser.parse_args(argv)
     if not args.csv.is_file():
         print(
             f"no results at {args.csv}; run a benchmarks/bench_*.py script first", file=sys.stderr
         )
         return 1
-    out = plot(load_rows(args.csv), args.out, args.device, args.dtype)
+    out = args.out or args.csv.with_suffix(".png")
+    out = plot(load_rows(args.csv), out, args.device, args.dtype, args.variant)
     print(f"wrote {out}")
     return 0
 

@@ -29,8 +29,12 @@ Backend switch::
     with use_backend("reference"):   # or "triton" / "auto"; env INTERP_KERNELS does the same
         ...
 
-Each `*_reference` is the same math in float32 torch: the CPU path, the test oracle and the
-benchmark baseline. `interp.kernels.bench` is the benchmark harness (`interp bench kernels`).
+Each `*_reference` is the same math in float32 torch: the CPU path and the test oracle. The
+benchmark harness lives in the repository's `benchmarks/` (`interp bench kernels` from a checkout).
+
+Modules: one per op (`capture_reduce`, `project`, `steer_update` with `steer_passes`), the tile
+step the projections share (`tiles`), the backend switch and launch helpers (`dispatch`), and
+building kernels for Triton's compiler or its interpreter on triton 3.6 to 3.9 (`jit`).
 
 This package must import with only relative imports and without defining `__version__`: from a
 checkout's root, `transformers` may import this folder as a top-level `kernels` package while

@@ -32,12 +32,12 @@ from .dispatch import (
     tl,
     use_triton,
 )
+from .tiles import DOT_MIN_K, k_padded, project_tile
 
 __all__ = ["CaptureSums", "capture_reduce", "capture_reduce_reference"]
 
-# Below this many directions the projection is a few multiply-adds per element; above it,
-# `tl.dot` with k padded to 16 keeps it off the critical path.
-DOT_MIN_K = 5
+# What a program selects: every position, one position per batch row, or a mask.
+SELECT_ALL, SELECT_INDEX, SELECT_MASK = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)
 
 
 @dataclass
@@ -58,8 +58,8 @@ class CaptureSums:
 def _capture_reduce_kernel(
     # Pointers
     h_ptr,  # (B, T, D) activations, fp32 / fp16 / bf16, any strides
-    pos_ptr,  # (B,) int64: the selected position of each batch row        [SELECT == 1]
-    mask_ptr,  # (B, T) uint8: nonzero = selected                          [SELECT == 2]
+    pos_ptr,  # (B,) int64: the selected position of each batch row   [SELECT == SELECT_INDEX]
+    mask_ptr,  # (B, T) uint8: nonzero = selected                      [SELECT == SELECT_MASK]
     labels_ptr,  # (B,) int64: label of each batch row
     dirs_ptr,  # (D, K) float32: the directions as columns                 [HAS_DIRS]
     sums_ptr,  # (L, D) float32 out, accumulated with atomics
@@ -80,7 +80,7 @@ def _capture_reduce_kernel(
     stride_dd,
     stride_dk,
     # Meta-parameters
-    SELECT: tl.constexpr,  # 0: every position, 1: one position per row (pos_ptr), 2: mask_ptr
+    SELECT: tl.constexpr,  # SELECT_ALL, SELECT_INDEX (pos_ptr) or SELECT_MASK (mask_ptr)
     HAS_DIRS: tl.constexpr,  # also accumulate squared projections on the K directions
     K: tl.constexpr,  # number of directions (0 without)
     K_PAD: tl.constexpr,  # K rounded up to a power of two (>= 16 when USE_DOT)
@@ -105,7 +105,7 @@ def _capture_reduce_kernel(
     b = pid_r // n_spans
     t_lo = (pid_r % n_spans) * span
     t_hi = tl.minimum(t_lo + span, T)
-    if SELECT == 1:
+    if SELECT == SELECT_INDEX:
         # Narrow the span to the one selected position; it stays empty when the position lies
         # outside it (negative positions select nothing).
         p = tl.load(pos_ptr + b).to(tl.int32)
@@ -128,7 +128,7 @@ def _capture_reduce_kernel(
         for t0 in range(t_lo, t_hi, BLOCK_T):
             t = t0 + offs_t
             sel = t < t_hi  # the last tile of a span is partial
-            if SELECT == 2:
+            if SELECT == SELECT_MASK:
                 m = tl.load(mask_ptr + b * stride_mb + t * stride_mt, mask=sel, other=0)
                 sel = sel & (m != 0)
             count += sel.to(tl.float32)
@@ -147,28 +147,10 @@ def _capture_reduce_kernel(
                     tl.atomic_add(
                         sums_ptr + label * D + d, tl.sum(x, axis=0), mask=d_ok, sem="relaxed"
                     )
-                    if USE_DOT:
-                        # Padding columns (k >= K) load as zeros and project to zero.
-                        w = tl.load(
-                            dirs_ptr + d[:, None] * stride_dd + offs_k[None, :] * stride_dk,
-                            mask=d_ok[:, None] & (offs_k < K)[None, :],
-                            other=0.0,
-                        )
-                        if SPLIT_V:  # two exact TF32 halves of V; h is exact in TF32
-                            w_hi = (w.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(
-                                tl.float32, bitcast=True
-                            )
-                            proj = tl.dot(x, w_hi, proj, input_precision="tf32")
-                            proj = tl.dot(x, w - w_hi, proj, input_precision="tf32")
-                        else:
-                            proj = tl.dot(x, w, proj, input_precision=PRECISION)
-                    else:
-                        for j in tl.static_range(K):
-                            w_j = tl.load(
-                                dirs_ptr + d * stride_dd + j * stride_dk, mask=d_ok, other=0.0
-                            )
-                            p_j = tl.sum(x * w_j[None, :], axis=1)
-                            proj += tl.where(offs_k[None, :] == j, p_j[:, None], 0.0)
+                    proj = project_tile(
+                        proj, x, dirs_ptr, d, d_ok, offs_k, stride_dd, stride_dk,
+                        K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+                    )  # fmt: skip
                 sq += tl.sum(proj * proj, axis=0)
         if t_hi > t_lo:
             tl.atomic_add(sq_ptr + label * K + offs_k, sq, mask=offs_k < K, sem="relaxed")
@@ -179,7 +161,7 @@ def _capture_reduce_kernel(
         for t0 in range(t_lo, t_hi, BLOCK_T):
             t = t0 + offs_t
             sel = t < t_hi
-            if SELECT == 2:
+            if SELECT == SELECT_MASK:
                 m = tl.load(mask_ptr + b * stride_mb + t * stride_mt, mask=sel, other=0)
                 sel = sel & (m != 0)
             count += sel.to(tl.float32)
@@ -240,14 +222,14 @@ def _launch(
 
     labels = labels.long()
     if select is None:
-        mode, pos, mask = 0, labels, labels[:, None]  # pos and mask unused
+        mode, pos, mask = SELECT_ALL, labels, labels[:, None]  # pos and mask unused
     elif select.dtype == torch.bool:
-        mode, pos, mask = 2, labels, mask_bytes(select)
+        mode, pos, mask = SELECT_MASK, labels, mask_bytes(select)
     else:
-        mode, pos, mask = 1, select.long(), labels[:, None]
+        mode, pos, mask = SELECT_INDEX, select.long(), labels[:, None]
 
     use_dot = k >= DOT_MIN_K
-    k_pad = max(16, next_power_of_2(k)) if use_dot else max(2, next_power_of_2(k))
+    k_pad = k_padded(k)
     default_t, default_d, num_warps = _config(k, D, h.dtype)
     block_t, block_d = block_t or default_t, block_d or default_d
     if k:  # k > 0 only with directions
@@ -256,7 +238,7 @@ def _launch(
     else:
         dirs = sums
     n_d = 1 if k else cdiv(D, block_d)  # a projection needs whole rows
-    if mode == 1:  # one position per batch row: one program per row
+    if mode == SELECT_INDEX:  # one position per batch row: one program per row
         span = T
     elif k:  # one tile of rows per program
         span = block_t
@@ -272,7 +254,7 @@ def _launch(
         h.stride(0), h.stride(1), h.stride(2),
         mask.stride(0), mask.stride(1),
         dirs.stride(0), dirs.stride(1),
-        SELECT=mode, HAS_DIRS=bool(k), K=k, K_PAD=k_pad, USE_DOT=use_dot,
+        SELECT=int(mode), HAS_DIRS=bool(k), K=k, K_PAD=k_pad, USE_DOT=use_dot,
         PRECISION=dot_precision(device), SPLIT_V=split_v(h.dtype, device),
         BLOCK_T=block_t, BLOCK_D=block_d, num_warps=num_warps,
     )  # fmt: skip

@@ -14,31 +14,21 @@ variable ``INTERP_KERNELS``, then ``"auto"``::
     with use_backend("reference"):
         out = steer_add(h, V, c, alpha=2.0)
 
-This module also holds the small launch helpers the kernel files share (lazy ``@triton.jit``,
-shape normalisation, block sizes). It imports only torch, and triton when it is installed.
+This module also holds the small launch helpers the kernel files share (shape normalisation,
+block sizes, the dot precision) and re-exports `jit`'s lazy ``@triton.jit``. It imports only
+torch, and triton when it is installed.
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-
-    HAS_TRITON = True
-except ImportError:  # pragma: no cover - exercised by a subprocess test that hides triton
-    # Stand-ins so the kernel files still define (never run) their kernels: annotations such as
-    # `BLOCK: tl.constexpr` are evaluated when the function is defined.
-    triton = None  # type: ignore[assignment]
-    tl = SimpleNamespace(constexpr=int)  # type: ignore[assignment]
-    HAS_TRITON = False
+from .jit import HAS_TRITON, LazyKernel, interpreting, lazy_jit, tl, triton
 
 __all__ = [
     "BACKENDS",
@@ -57,6 +47,8 @@ __all__ = [
     "row_mask",
     "sm_count",
     "split_v",
+    "tl",
+    "triton",
     "use_backend",
     "use_triton",
 ]
@@ -97,16 +89,6 @@ def current_backend() -> str:
     return _check_backend(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto")
 
 
-def interpreting() -> bool:
-    """Whether Triton would build kernels for its CPU interpreter now (TRITON_INTERPRET=1)."""
-    if not HAS_TRITON:
-        return False
-    knobs = getattr(triton, "knobs", None)  # triton >= 3.4 reads the variable through knobs
-    if knobs is not None:
-        return bool(knobs.runtime.interpret)
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-
-
 def use_triton(*tensors: Tensor) -> bool:
     """Whether a kernel call on `tensors` takes the Triton path (see the module docstring)."""
     backend = current_backend()
@@ -132,105 +114,6 @@ def use_triton(*tensors: Tensor) -> bool:
 # ----------------------------------------------------------------------------------------------
 # Launch helpers shared by the kernel files
 # ----------------------------------------------------------------------------------------------
-
-
-class LazyKernel:
-    """A `@triton.jit` kernel built at its first launch rather than at import.
-
-    Triton decides between compiling and interpreting when a function is decorated, by reading
-    TRITON_INTERPRET. Building at launch time means the variable may be set after this package
-    was imported (a test folder's conftest runs after other folders imported `interp`), and one
-    process can hold both builds. Interpreted launches also get interpreted copies of Triton's
-    standard library (see `_interpreted_stdlib`). `launches` counts launches, so tests can check
-    which path ran.
-    """
-
-    def __init__(self, fn: Callable[..., None]) -> None:
-        self.fn = fn
-        self.__name__ = fn.__name__
-        self.__doc__ = fn.__doc__
-        self._built: dict[bool, Any] = {}
-        self.launches = 0
-
-    def __getitem__(self, grid: tuple[int, ...]) -> Callable[..., Any]:
-        mode = interpreting()
-        kernel = self._built.get(mode)
-        if kernel is None:
-            kernel = self._built[mode] = triton.jit(self.fn)
-        self.launches += 1
-        launcher = kernel[grid]
-        if not mode:
-            return launcher
-
-        def launch(*args: Any, **kwargs: Any) -> Any:
-            with _interpreted_stdlib():
-                return launcher(*args, **kwargs)
-
-        return launch
-
-    def built_for_interpreter(self) -> bool:
-        """Whether the build in use now is Triton's interpreter (False before the first launch)."""
-        kernel = self._built.get(interpreting())
-        return kernel is not None and type(kernel).__name__ == "InterpretedFunction"
-
-
-_INTERPRETED_STDLIB: dict[str, Any] = {}
-
-
-class _InterpretedStdlibFunction:
-    """An interpreted copy of one of Triton's standard-library functions (`tl.sum`, ...).
-
-    Calls it as the interpreter calls a device function, except that the interpreter's patches
-    of `triton.language` made for the call are undone afterwards (Triton's own device-function
-    call leaves them in place, which breaks compiling real kernels later in the same process).
-    """
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        from triton.runtime.interpreter import InterpretedFunction
-
-        self.fn = fn
-        self._interpreted = InterpretedFunction(fn)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            from triton.runtime.interpreter import _patch_lang
-        except ImportError:  # pragma: no cover - another triton: its own (leaky) call
-            return self._interpreted(*args, **kwargs)
-        scope = _patch_lang(self.fn)
-        try:
-            return self._interpreted.rewrite()(*args, **kwargs)
-        finally:
-            scope.restore()
-
-
-@contextmanager
-def _interpreted_stdlib() -> Iterator[None]:
-    """Lend the interpreter interpreted copies of Triton's standard library for one launch.
-
-    `tl.sum`, `tl.zeros` and the like are themselves `@triton.jit` functions, built when triton
-    is imported: for the interpreter only if TRITON_INTERPRET=1 was set by then. When triton was
-    imported first (by transformers, say) the interpreter cannot call them, so for the duration
-    of the launch each such attribute of `triton.language` is swapped for an interpreted copy and
-    restored afterwards, as the interpreter does with the builtins it patches itself.
-    """
-    from triton.runtime.jit import JITFunction
-
-    originals = {name: f for name, f in vars(tl).items() if isinstance(f, JITFunction)}
-    for name, original in originals.items():
-        copy = _INTERPRETED_STDLIB.get(name)
-        if copy is None or copy.fn is not original.fn:
-            copy = _INTERPRETED_STDLIB[name] = _InterpretedStdlibFunction(original.fn)
-        setattr(tl, name, copy)
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(tl, name, original)
-
-
-def lazy_jit(fn: Callable[..., None]) -> LazyKernel:
-    """Decorator: `@lazy_jit` in place of `@triton.jit` (see `LazyKernel`)."""
-    return LazyKernel(fn)
 
 
 def cdiv(a: int, b: int) -> int:

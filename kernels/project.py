@@ -6,8 +6,11 @@ in float32 from fp32, fp16 or bf16 input, for k from 1 to 64. With V a bank of l
 (one column each) this scores every token with every probe while reading the activations once.
 
 Bytes (the minimum): N x D x element size read, N x k x 4 written, plus V (D x k x 4, from L2
-after the first program). The torch reference upcasts h to float32 first, so it moves
-N x D x (element size + 8) bytes and more.
+after the first program). At decode sizes, where D is split across programs, each split also
+writes and torch's sum reads N x k x 4 partial scores per split. The torch reference upcasts h to
+float32 first, so it moves N x D x (element size + 8) bytes and more.
+
+Scores are deterministic: no atomics, and split partials are summed in a fixed order.
 """
 
 from typing import Any
@@ -26,10 +29,9 @@ from .dispatch import (
     tl,
     use_triton,
 )
+from .tiles import DOT_MIN_K, k_padded, project_tile
 
 __all__ = ["project", "project_reference"]
-
-DOT_MIN_K = 5  # below this, k multiply-add reductions per tile; from here, tl.dot with k padded
 
 
 # ----------------------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ def _project_kernel(
     v_ptr,  # (D, K) float32 directions as columns, any strides
     bias_ptr,  # (K,) float32                                       [HAS_BIAS]
     scale_ptr,  # (K,) float32                                      [HAS_SCALE]
-    out_ptr,  # (N, K) float32 scores, contiguous (zeroed when ATOMIC)
+    out_ptr,  # (n_splits, N, K) float32 scores or partial scores, contiguous
     # Sizes
     N,  # rows, B * T
     T,  # positions per batch row (row r is h[r // T, r % T])
@@ -61,8 +63,7 @@ def _project_kernel(
     K_PAD: tl.constexpr,  # K rounded up to a power of two (>= 16 when USE_DOT)
     HAS_BIAS: tl.constexpr,
     HAS_SCALE: tl.constexpr,
-    USE_DOT: tl.constexpr,  # tl.dot (BLOCK_N x BLOCK_D) @ (BLOCK_D x K_PAD) per tile
-    ATOMIC: tl.constexpr,  # D is split across programs: add partial scores atomically
+    USE_DOT: tl.constexpr,  # tl.dot (BLOCK_N x BLOCK_D) @ (BLOCK_D x K_PAD) per tile (tiles.py)
     PRECISION: tl.constexpr,  # tl.dot input precision for float32 operands
     SPLIT_V: tl.constexpr,  # 16-bit h: project with V split into two TF32 parts
     BLOCK_N: tl.constexpr,  # rows per program
@@ -70,9 +71,10 @@ def _project_kernel(
 ):
     """One program scores BLOCK_N rows on the columns [d_lo, d_hi) of its split.
 
-    Grid: (cdiv(N, BLOCK_N), number of D splits). With one split a program reads whole rows and
-    stores finished scores; with several (small N, so more programs fill the device) each adds
-    its partial, scaled scores into a zeroed output, and split 0 adds the bias.
+    Grid: (cdiv(N, BLOCK_N), n_splits). With one split (prefill) a program reads whole rows and
+    stores finished scores; with several (decode: few rows, so more programs fill the device)
+    each stores its partial, scaled scores as slice pid_s of the output, split 0 with the bias,
+    and the launcher sums the slices.
     """
     pid_n = tl.program_id(0)
     pid_s = tl.program_id(1)
@@ -97,35 +99,18 @@ def _project_kernel(
             mask=row_ok[:, None] & d_ok[None, :],
             other=0.0,
         ).to(tl.float32)
-        if USE_DOT:
-            w = tl.load(
-                v_ptr + d[:, None] * stride_vd + offs_k[None, :] * stride_vk,
-                mask=d_ok[:, None] & k_ok[None, :],
-                other=0.0,
-            )
-            if SPLIT_V:  # two exact TF32 halves of V; h is exact in TF32
-                w_hi = (w.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
-                acc = tl.dot(x, w_hi, acc, input_precision="tf32")
-                acc = tl.dot(x, w - w_hi, acc, input_precision="tf32")
-            else:
-                acc = tl.dot(x, w, acc, input_precision=PRECISION)
-        else:
-            for j in tl.static_range(K):
-                w_j = tl.load(v_ptr + d * stride_vd + j * stride_vk, mask=d_ok, other=0.0)
-                s_j = tl.sum(x * w_j[None, :], axis=1)
-                acc += tl.where(offs_k[None, :] == j, s_j[:, None], 0.0)
+        acc = project_tile(
+            acc, x, v_ptr, d, d_ok, offs_k, stride_vd, stride_vk,
+            K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+        )  # fmt: skip
 
     if HAS_SCALE:
         acc = acc * tl.load(scale_ptr + offs_k, mask=k_ok, other=0.0)[None, :]
     if HAS_BIAS:
         if pid_s == 0:
             acc += tl.load(bias_ptr + offs_k, mask=k_ok, other=0.0)[None, :]
-    out_ptrs = out_ptr + rows.to(tl.int64)[:, None] * K + offs_k[None, :]
-    out_mask = row_ok[:, None] & k_ok[None, :]
-    if ATOMIC:
-        tl.atomic_add(out_ptrs, acc, mask=out_mask, sem="relaxed")
-    else:
-        tl.store(out_ptrs, acc, mask=out_mask)
+    out_ptrs = out_ptr + (pid_s.to(tl.int64) * N + rows)[:, None] * K + offs_k[None, :]
+    tl.store(out_ptrs, acc, mask=row_ok[:, None] & k_ok[None, :])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,6 +133,15 @@ def _config(k_pad: int, use_dot: bool, D: int) -> tuple[int, int, int]:
     return 32, min(64, width), 8
 
 
+def _d_splits(n_blocks: int, D: int, block_d: int, device: torch.device) -> int:
+    """Programs along D: one while the row blocks give at least half the SMs a program (prefill:
+    whole rows per program, no partials); else (decode) about two programs per SM."""
+    sms = sm_count(device)
+    if 2 * n_blocks > sms:
+        return 1
+    return max(1, min(cdiv(D, block_d), cdiv(2 * sms, n_blocks)))
+
+
 def _launch(
     h3: Tensor,
     V: Tensor,
@@ -162,23 +156,18 @@ def _launch(
     N, k = B * T, V.shape[1]
     device = h3.device
     use_dot = k >= DOT_MIN_K
-    k_pad = max(16, next_power_of_2(k)) if use_dot else max(2, next_power_of_2(k))
+    k_pad = k_padded(k)
     default_n, default_d, num_warps = _config(k_pad, use_dot, D)
     block_n, block_d = block_n or default_n, block_d or default_d
 
-    # Split D when there are too few row blocks to give every SM two programs (decode sizes).
+    if N == 0 or k == 0 or D == 0:
+        return torch.zeros(N, k, device=device, dtype=torch.float32)
     n_blocks = cdiv(N, block_n)
     if d_splits is None:
-        d_splits = max(1, min(cdiv(D, block_d), cdiv(2 * sm_count(device), max(1, n_blocks))))
+        d_splits = _d_splits(n_blocks, D, block_d, device)
     d_per_split = cdiv(cdiv(D, d_splits), block_d) * block_d  # whole tiles per split
     d_splits = cdiv(D, d_per_split)
-    atomic = d_splits > 1
-
-    out = (torch.zeros if atomic else torch.empty)(N, k, device=device, dtype=torch.float32)
-    if N == 0 or k == 0:
-        return out
-    if D == 0:
-        return out.zero_()
+    out = torch.empty(d_splits, N, k, device=device, dtype=torch.float32)  # every slot written
     V = V.to(device=device, dtype=torch.float32)
     f32: dict[str, Any] = {"device": device, "dtype": torch.float32}
     bias_t = bias.to(**f32) if bias is not None else out  # unused without HAS_BIAS
@@ -188,11 +177,11 @@ def _launch(
         N, T, D, d_per_split,
         h3.stride(0), h3.stride(1), h3.stride(2), V.stride(0), V.stride(1),
         K=k, K_PAD=k_pad, HAS_BIAS=bias is not None, HAS_SCALE=scale is not None,
-        USE_DOT=use_dot, ATOMIC=atomic, PRECISION=dot_precision(device),
+        USE_DOT=use_dot, PRECISION=dot_precision(device),
         SPLIT_V=split_v(h3.dtype, device), BLOCK_N=block_n, BLOCK_D=block_d,
         num_warps=num_warps,
     )  # fmt: skip
-    return out
+    return out[0] if d_splits == 1 else out.sum(0)  # torch's sum: a fixed order
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,12 +11,21 @@ h's dtype:
 
 Rows that are not selected are bit-identical to the input (out of place they are copied as raw
 bits; in place they are not touched). Rotation leaves rows with |h| = 0 or |u| < ROTATE_MIN_U
-unchanged (and every row when v = 0): the formula has no direction there. This is what the steering operators call on a GPU.
+unchanged (and every row when v = 0): the formula has no direction there. This is what the
+steering operators call on a GPU.
+
+Ablate, clamp and rotate need a statistic of the whole row before they can write any of it.
+Where a row fits in one tile (up to ONE_PASS_ELEMENTS wide; rotate, and one direction) a program
+reads its rows once, computes the statistic and writes. Otherwise it reads each row twice: pass 1
+(statistics), then pass 2 (the update), which walks the row last tile first, so the tiles pass 1
+read last are the ones still in L2 when pass 2 starts. At decode sizes (a few rows, too few
+programs for the device) the columns are split across programs instead: a statistics kernel
+stores per-split partials, and the update kernel sums them in split order (deterministic) and
+writes its columns.
 
 Bytes (the minimum): N x D x element size read and written (in place: only the selected rows),
-plus V. Ablate, clamp and rotate read each row twice (a statistics pass, then the update); a
-program's BLOCK_N rows were read just before, so the second read should come from L2 and device
-memory see one read (to be confirmed on a GPU).
+plus V. Two-pass reads of pass 2 come from L2 where it still holds the row (to be measured on a
+GPU); the decode split adds n_splits x N x K_PAD x 4 bytes of partials, written and read once.
 """
 
 import torch
@@ -35,6 +44,20 @@ from .dispatch import (
     tl,
     use_triton,
 )
+from .steer_passes import (
+    OP_ABLATE,
+    OP_ADD,
+    OP_CLAMP,
+    OP_ROTATE,
+    ROTATE_MIN_U,
+    _row_block,
+    _row_stats,
+    _tile_stats,
+    _update_terms,
+    _write_tile,
+    _write_tiles,
+)
+from .tiles import DOT_MIN_K, k_padded
 
 __all__ = [
     "steer_ablate",
@@ -47,15 +70,8 @@ __all__ = [
     "steer_rotate_reference",
 ]
 
-OP_ADD, OP_ABLATE, OP_CLAMP, OP_ROTATE = 0, 1, 2, 3
-# Rotation has no direction when |u| vanishes (h antiparallel to v and alpha = 1); below this
-# |u|, float32 rounding decides the result, so such rows are left unchanged.
-ROTATE_MIN_U = 1e-3
-DOT_MIN_K = 5  # below this, k multiply-add reductions per tile; from here, tl.dot with k padded
-
-
 # ----------------------------------------------------------------------------------------------
-# Triton kernel
+# Triton kernels (their passes: steer_passes.py)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -66,12 +82,14 @@ def _steer_update_kernel(
     out_ptr,  # (B, T, D) result in h's dtype (h_ptr itself when INPLACE)
     mask_ptr,  # (B, T) uint8: nonzero = steer this row                     [HAS_MASK]
     v_ptr,  # float32: add: w = alpha V c (D,); rotate: v (D,); ablate, clamp: V (D, K)
-    values_ptr,  # (K,) float32 clamp targets                                [OP == clamp]
+    values_ptr,  # (K,) float32 clamp targets                                [OP == OP_CLAMP]
+    stats_ptr,  # (n_splits, N, K_PAD) float32 partial statistics            [FROM_STATS]
     # Sizes
     N,  # rows, B * T
     T,  # positions per batch row (row r is h[r // T, r % T])
     D,  # width
-    d_per_split,  # columns per program (D unless OP == add)
+    d_per_split,  # columns per program along D (a multiple of BLOCK_D)
+    n_splits,  # programs along D
     alpha,  # rotate's step toward v
     min_u_sq,  # rotate: rows with |u|^2 at or below this are left unchanged
     # Strides, in elements
@@ -86,12 +104,13 @@ def _steer_update_kernel(
     stride_vd,
     stride_vk,
     # Meta-parameters
-    OP: tl.constexpr,  # 0 add, 1 ablate, 2 clamp, 3 rotate
-    PROJECT: tl.constexpr,  # OP is ablate or clamp: pass 1 computes V^T h
+    OP: tl.constexpr,  # OP_ADD, OP_ABLATE, OP_CLAMP or OP_ROTATE
     HAS_MASK: tl.constexpr,  # without a mask every row is selected
     INPLACE: tl.constexpr,  # touch only selected rows of h
+    FROM_STATS: tl.constexpr,  # whole-row statistics from `_steer_stats_kernel`'s partials
+    ONE_PASS: tl.constexpr,  # BLOCK_D >= D: each row is read once (ablate, clamp, rotate)
     K: tl.constexpr,  # directions (ablate, clamp)
-    K_PAD: tl.constexpr,  # K rounded up to a power of two (>= 16 when USE_DOT)
+    K_PAD: tl.constexpr,  # K rounded up to a power of two (>= 16 when USE_DOT); 4 for rotate
     USE_DOT: tl.constexpr,  # tl.dot for the projection and the reconstruction
     PRECISION: tl.constexpr,  # tl.dot input precision for float32 operands
     SPLIT_V: tl.constexpr,  # 16-bit h: project with V split into two TF32 parts
@@ -100,132 +119,154 @@ def _steer_update_kernel(
 ):
     """One program updates BLOCK_N rows on the columns [d_lo, d_hi) of its split.
 
-    Grid: (cdiv(N, BLOCK_N), D splits). Add is elementwise, so its columns may be split across
-    programs; ablate, clamp and rotate need a statistic of the whole row (the projections V^T h,
-    or |h| and <h, v>), so each of their programs first walks all of D to compute it (pass 1),
-    then walks D again to write the update (pass 2).
+    Grid: (cdiv(N, BLOCK_N), n_splits). Add is elementwise. Ablate, clamp and rotate need a
+    statistic of the whole row (the projections V^T h, or |h| and <h, v>): where a row fits in
+    one tile (ONE_PASS) a program loads its rows once, computes it and writes; otherwise, with
+    one split (many rows) a program walks all of D to compute it (pass 1), then walks D again,
+    last tile first, to write the update (pass 2); with several splits (few rows: a decode step)
+    `_steer_stats_kernel` has left per-split partials, which each program sums in split order
+    (deterministic).
     """
     pid_n = tl.program_id(0)
     pid_s = tl.program_id(1)
-    rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    row_ok = rows < N  # the last row block is partial
-    b = rows // T
-    t = rows % T
-    sel = row_ok
-    if HAS_MASK:
-        m = tl.load(mask_ptr + b * stride_mb + t * stride_mt, mask=row_ok, other=0)
-        sel = sel & (m != 0)
-    in_rows = h_ptr + b.to(tl.int64) * stride_hb + t.to(tl.int64) * stride_ht
-    out_rows = out_ptr + b.to(tl.int64) * stride_ob + t.to(tl.int64) * stride_ot
-    offs_d = tl.arange(0, BLOCK_D)
+    rows, row_ok, sel, b, t = _row_block(
+        pid_n, mask_ptr, N, T, stride_mb, stride_mt, HAS_MASK=HAS_MASK, BLOCK_N=BLOCK_N
+    )
+    in_rows = h_ptr + b * stride_hb + t * stride_ht
+    out_rows = out_ptr + b * stride_ob + t * stride_ot
     offs_k = tl.arange(0, K_PAD)
     d_lo = pid_s * d_per_split
     d_hi = tl.minimum(d_lo + d_per_split, D)
 
-    # Pass 1: per-row statistics over the whole row, from the selected rows only.
-    coef = tl.zeros([BLOCK_N, K_PAD], dtype=tl.float32)  # ablate, clamp: update = V coef
-    scale_h = tl.zeros([BLOCK_N], dtype=tl.float32)  # rotate: update = scale_h h + scale_v v
-    scale_v = tl.zeros([BLOCK_N], dtype=tl.float32)
-    if PROJECT:
-        proj = tl.zeros([BLOCK_N, K_PAD], dtype=tl.float32)
-        for d0 in range(0, D, BLOCK_D):
-            d = d0 + offs_d
-            d_ok = d < D  # the last column tile is partial when D % BLOCK_D != 0
-            x = tl.load(
-                in_rows[:, None] + d[None, :] * stride_hd,
-                mask=sel[:, None] & d_ok[None, :],
-                other=0.0,
-            ).to(tl.float32)
-            if USE_DOT:
-                w = tl.load(
-                    v_ptr + d[:, None] * stride_vd + offs_k[None, :] * stride_vk,
-                    mask=d_ok[:, None] & (offs_k < K)[None, :],
-                    other=0.0,
-                )
-                if SPLIT_V:  # two exact TF32 halves of V; h is exact in TF32
-                    w_hi = (w.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
-                    proj = tl.dot(x, w_hi, proj, input_precision="tf32")
-                    proj = tl.dot(x, w - w_hi, proj, input_precision="tf32")
-                else:
-                    proj = tl.dot(x, w, proj, input_precision=PRECISION)
-            else:
-                for j in tl.static_range(K):
-                    w_j = tl.load(v_ptr + d * stride_vd + j * stride_vk, mask=d_ok, other=0.0)
-                    p_j = tl.sum(x * w_j[None, :], axis=1)
-                    proj += tl.where(offs_k[None, :] == j, p_j[:, None], 0.0)
-        if OP == 1:
-            coef = -proj
-        else:
-            target = tl.load(values_ptr + offs_k, mask=offs_k < K, other=0.0)
-            coef = tl.where((offs_k < K)[None, :], target[None, :] - proj, 0.0)
-    if OP == 3:
-        sum_sq = tl.zeros([BLOCK_N], dtype=tl.float32)
-        dot_v = tl.zeros([BLOCK_N], dtype=tl.float32)
-        v_sq = tl.zeros([BLOCK_D], dtype=tl.float32)
-        for d0 in range(0, D, BLOCK_D):
-            d = d0 + offs_d
-            d_ok = d < D
-            x = tl.load(
-                in_rows[:, None] + d[None, :] * stride_hd,
-                mask=sel[:, None] & d_ok[None, :],
-                other=0.0,
-            ).to(tl.float32)
-            v = tl.load(v_ptr + d * stride_vd, mask=d_ok, other=0.0)
-            sum_sq += tl.sum(x * x, axis=1)
-            dot_v += tl.sum(x * v[None, :], axis=1)
-            v_sq += v * v
-        # |u|^2 = 1 + 2 alpha <h, v>/(|h||v|) + alpha^2;  h' = (h + alpha |h| v/|v|) / |u|.
-        norm = tl.sqrt(sum_sq)
-        v_norm = tl.sqrt(tl.sum(v_sq, axis=0))
-        has_dir = norm * v_norm > 0.0
-        cos = dot_v / tl.where(has_dir, norm * v_norm, 1.0)
-        u_sq = 1.0 + 2.0 * alpha * cos + alpha * alpha
-        has_dir = has_dir & (u_sq > min_u_sq)
-        inv_u = 1.0 / tl.sqrt(tl.where(has_dir, u_sq, 1.0))
-        scale_h = inv_u
-        scale_v = alpha * norm * inv_u / tl.where(v_norm > 0.0, v_norm, 1.0)
-        sel = sel & has_dir  # rows with no defined direction stay as they are
-
-    # Pass 2: write. In place, only selected rows are read and written; out of place every row
-    # is read and written, the unselected ones as the raw loaded bits.
-    for d0 in range(d_lo, d_hi, BLOCK_D):
-        # Splits are whole tiles, so only the row's end needs a mask (D % BLOCK_D != 0).
-        d = tl.multiple_of(d0, BLOCK_D) + offs_d
-        d_ok = d < D
+    proj = tl.zeros([BLOCK_N, K_PAD], dtype=tl.float32)
+    sum_sq = tl.zeros([BLOCK_N], dtype=tl.float32)
+    dot_v = tl.zeros([BLOCK_N], dtype=tl.float32)
+    if ONE_PASS:
+        # The whole row is one tile (BLOCK_D >= D): read it once, then write it.
+        d = tl.arange(0, BLOCK_D)
+        d_ok = d < D  # the tile is wider than the row when D is not a power of two
         if INPLACE:
+            load_mask = sel[:, None] & d_ok[None, :]
+        else:
+            load_mask = row_ok[:, None] & d_ok[None, :]
+        raw = tl.load(in_rows[:, None] + d[None, :] * stride_hd, mask=load_mask, other=0.0)
+        x = tl.where(sel[:, None], raw.to(tl.float32), 0.0)  # statistics of selected rows only
+        proj, sum_sq, dot_v, v_sq = _tile_stats(
+            proj, sum_sq, dot_v, tl.zeros([BLOCK_D], dtype=tl.float32), x, v_ptr, d, d_ok,
+            offs_k, stride_vd, stride_vk,
+            OP=OP, K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+        )  # fmt: skip
+        coef, scale_h, scale_v, sel = _update_terms(
+            proj, sum_sq, dot_v, tl.sum(v_sq, axis=0), sel, values_ptr, alpha, min_u_sq,
+            OP=OP, K=K, K_PAD=K_PAD,
+        )  # fmt: skip
+        io_mask = load_mask
+        if INPLACE:  # rows that rotate leaves alone (no direction) are not written
             io_mask = sel[:, None] & d_ok[None, :]
-        else:
-            io_mask = row_ok[:, None] & d_ok[None, :]
-        raw = tl.load(in_rows[:, None] + d[None, :] * stride_hd, mask=io_mask, other=0.0)
-        x = raw.to(tl.float32)
-        if OP == 0:
-            w = tl.load(v_ptr + d * stride_vd, mask=d_ok, other=0.0)
-            new = x + w[None, :]
-        elif OP == 3:
-            v = tl.load(v_ptr + d * stride_vd, mask=d_ok, other=0.0)
-            new = scale_h[:, None] * x + scale_v[:, None] * v[None, :]
-        elif USE_DOT:
-            w_t = tl.load(
-                v_ptr + offs_k[:, None] * stride_vk + d[None, :] * stride_vd,
-                mask=(offs_k < K)[:, None] & d_ok[None, :],
-                other=0.0,
-            )
-            new = x + tl.dot(coef, w_t, input_precision=PRECISION)
-        else:
-            new = x
-            for j in tl.static_range(K):
-                w_j = tl.load(v_ptr + d * stride_vd + j * stride_vk, mask=d_ok, other=0.0)
-                c_j = tl.sum(tl.where(offs_k[None, :] == j, coef, 0.0), axis=1)
-                new += c_j[:, None] * w_j[None, :]
-        new = new.to(out_ptr.dtype.element_ty)
-        if not INPLACE:
-            new = tl.where(sel[:, None], new, raw)
-        tl.store(out_rows[:, None] + d[None, :] * stride_od, new, mask=io_mask)
+        _write_tile(
+            raw, out_rows, io_mask, sel, v_ptr, coef, scale_h, scale_v, d, d_ok, offs_k,
+            stride_od, stride_vd, stride_vk,
+            OP=OP, INPLACE=INPLACE, K=K, USE_DOT=USE_DOT, PRECISION=PRECISION,
+        )  # fmt: skip
+    else:
+        v_sq = tl.zeros([BLOCK_N], dtype=tl.float32)
+        if FROM_STATS:
+            # Partials of rows past N were never stored: their loads are masked.
+            stat_ptrs = stats_ptr + rows.to(tl.int64)[:, None] * K_PAD + offs_k[None, :]
+            for s in range(0, n_splits):
+                proj += tl.load(stat_ptrs + s * N * K_PAD, mask=row_ok[:, None], other=0.0)
+            if OP == OP_ROTATE:  # columns 0, 1, 2: |h|^2, <h, v>, |v|^2
+                sum_sq = tl.sum(tl.where(offs_k[None, :] == 0, proj, 0.0), axis=1)
+                dot_v = tl.sum(tl.where(offs_k[None, :] == 1, proj, 0.0), axis=1)
+                v_sq = tl.sum(tl.where(offs_k[None, :] == 2, proj, 0.0), axis=1)
+        elif OP != OP_ADD:
+            proj, sum_sq, dot_v, v_sq = _row_stats(
+                in_rows, sel, v_ptr, 0, D, stride_hd, stride_vd, stride_vk,
+                OP=OP, K=K, K_PAD=K_PAD, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+                BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D,
+            )  # fmt: skip
+        coef, scale_h, scale_v, sel = _update_terms(
+            proj, sum_sq, dot_v, v_sq, sel, values_ptr, alpha, min_u_sq, OP=OP, K=K, K_PAD=K_PAD
+        )
+        _write_tiles(
+            in_rows, out_rows, row_ok, sel, v_ptr, coef, scale_h, scale_v, d_lo, d_hi,
+            stride_hd, stride_od, stride_vd, stride_vk,
+            OP=OP, INPLACE=INPLACE, REVERSE=(OP != OP_ADD) and not FROM_STATS, K=K, K_PAD=K_PAD,
+            USE_DOT=USE_DOT, PRECISION=PRECISION, BLOCK_D=BLOCK_D,
+        )  # fmt: skip
+
+
+@lazy_jit
+def _steer_stats_kernel(
+    # Pointers
+    h_ptr,  # (B, T, D) activations, fp32 / fp16 / bf16, any strides
+    mask_ptr,  # (B, T) uint8: nonzero = steer this row                     [HAS_MASK]
+    v_ptr,  # float32: rotate: v (D,); ablate, clamp: V (D, K)
+    stats_ptr,  # (n_splits, N, K_PAD) float32 out: each split's partial statistics
+    # Sizes
+    N,  # rows, B * T
+    T,  # positions per batch row
+    D,  # width
+    d_per_split,  # columns per program along D (a multiple of BLOCK_D)
+    # Strides, in elements
+    stride_hb,
+    stride_ht,
+    stride_hd,
+    stride_mb,
+    stride_mt,
+    stride_vd,
+    stride_vk,
+    # Meta-parameters
+    OP: tl.constexpr,  # OP_ABLATE, OP_CLAMP or OP_ROTATE
+    HAS_MASK: tl.constexpr,
+    K: tl.constexpr,
+    K_PAD: tl.constexpr,
+    USE_DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SPLIT_V: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    """Pass 1 split along D, for a few rows (a decode step): one program stores the statistics
+    of BLOCK_N rows over its columns [d_lo, d_hi) as row slice pid_s of `stats`.
+
+    Grid: (cdiv(N, BLOCK_N), n_splits). Every slot of `stats` for rows < N is written, so the
+    buffer needs no zeroing; `_steer_update_kernel` with FROM_STATS sums the slices.
+    """
+    pid_n = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    rows, row_ok, sel, b, t = _row_block(
+        pid_n, mask_ptr, N, T, stride_mb, stride_mt, HAS_MASK=HAS_MASK, BLOCK_N=BLOCK_N
+    )
+    in_rows = h_ptr + b * stride_hb + t * stride_ht
+    offs_k = tl.arange(0, K_PAD)
+    d_lo = pid_s * d_per_split
+    d_hi = tl.minimum(d_lo + d_per_split, D)
+    proj, sum_sq, dot_v, v_sq = _row_stats(
+        in_rows, sel, v_ptr, d_lo, d_hi, stride_hd, stride_vd, stride_vk,
+        OP=OP, K=K, K_PAD=K_PAD, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+        BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D,
+    )  # fmt: skip
+    stats = proj
+    if OP == OP_ROTATE:  # columns 0, 1, 2: |h|^2, <h, v>, |v|^2 (the same for every row)
+        k = offs_k[None, :]
+        stats = tl.where(k == 0, sum_sq[:, None], tl.where(k == 1, dot_v[:, None], 0.0))
+        stats = tl.where(k == 2, v_sq, stats)
+    out = stats_ptr + (pid_s.to(tl.int64) * N + rows)[:, None] * K_PAD + offs_k[None, :]
+    tl.store(out, stats, mask=row_ok[:, None])  # rows past N have no slot
 
 
 # ----------------------------------------------------------------------------------------------
 # Launcher
 # ----------------------------------------------------------------------------------------------
+
+# One-pass tiles hold a whole row: at most this many elements per program (32 float32 per thread
+# at 8 warps), so BLOCK_N = ONE_PASS_ELEMENTS // the row's power-of-two width, up to 16 rows.
+# Ablate and clamp keep each direction's column of V in registers too: compiled for sm_90 at
+# width 4096, two or more directions leave room for one program per SM, so only one direction
+# goes in one pass (rotate and k = 1 stay within 128 registers).
+ONE_PASS_ELEMENTS = 8192
+ONE_PASS_MAX_K = 1
 
 
 def _config(op: int, k_pad: int, use_dot: bool, D: int) -> tuple[int, int, int]:
@@ -242,6 +283,18 @@ def _config(op: int, k_pad: int, use_dot: bool, D: int) -> tuple[int, int, int]:
     return 16, min(256, width), (4 if op in (OP_ADD, OP_ROTATE) else 8)
 
 
+def _d_splits(op: int, n_blocks: int, D: int, block_d: int, device: torch.device) -> int:
+    """Programs along D. Add is elementwise: split whenever there are few row blocks (about
+    four programs per SM). The others split only when their row blocks leave most SMs idle
+    (decode sizes), into about two programs per SM, at the price of a second launch."""
+    sms = sm_count(device)
+    if op == OP_ADD:
+        return max(1, min(cdiv(D, block_d), cdiv(4 * sms, n_blocks)))
+    if 2 * n_blocks > sms:
+        return 1
+    return max(1, min(cdiv(D, block_d), cdiv(2 * sms, n_blocks)))
+
+
 def _launch(
     op: int,
     h: Tensor,
@@ -252,11 +305,15 @@ def _launch(
     inplace: bool,
     block_n: int | None = None,
     block_d: int | None = None,
+    d_splits: int | None = None,
+    one_pass: bool | None = None,
 ) -> Tensor:
-    """Run the kernel on h (..., D); `vec` is already in the kernel's form (see `v_ptr`)."""
+    """Run the kernels on h (..., D); `vec` is already in the kernels' form (see `v_ptr`).
+    Block sizes, D splits and the one-pass path are chosen here unless given (tests)."""
     h3 = as_3d(h)
     if inplace and h3.data_ptr() != h.data_ptr():  # pragma: no cover - exotic >3-D strides
-        return h.copy_(_launch(op, h, vec, values, alpha, mask, False, block_n, block_d))
+        new = _launch(op, h, vec, values, alpha, mask, False, block_n, block_d, d_splits, one_pass)
+        return h.copy_(new)
     out = h if inplace else torch.empty_like(h)
     out3 = as_3d(out)
     B, T, D = h3.shape
@@ -266,25 +323,48 @@ def _launch(
     device = h.device
     k = vec.shape[1] if op in (OP_ABLATE, OP_CLAMP) else 0
     use_dot = k >= DOT_MIN_K
-    k_pad = max(16, next_power_of_2(k)) if use_dot else max(2, next_power_of_2(k))
+    k_pad = 4 if op == OP_ROTATE else k_padded(k)  # rotate's partials: |h|^2, <h, v>, |v|^2
     default_n, default_d, num_warps = _config(op, k_pad, use_dot, D)
+    tiles_given = block_n is not None or block_d is not None
     block_n, block_d = block_n or default_n, block_d or default_d
+    if d_splits is None:
+        d_splits = _d_splits(op, cdiv(N, block_n), D, block_d, device)
+    d_per_split = cdiv(cdiv(D, d_splits), block_d) * block_d  # whole tiles per split
+    d_splits = cdiv(D, d_per_split)
+    width = max(16, next_power_of_2(D))
+    if one_pass is None:  # a whole row per tile, where the statistics are multiply-adds
+        one_pass = (op != OP_ADD and k <= ONE_PASS_MAX_K and d_splits == 1 and not tiles_given
+                    and width <= ONE_PASS_ELEMENTS)  # fmt: skip
+    if one_pass:
+        block_n, block_d = min(16, ONE_PASS_ELEMENTS // width), width
+        num_warps = 8 if block_n * width >= 4096 else 4
+        d_splits, d_per_split = 1, D
     n_blocks = cdiv(N, block_n)
-    d_per_split = D
-    if op == OP_ADD:  # elementwise: split columns when there are few row blocks
-        d_splits = max(1, min(cdiv(D, block_d), cdiv(4 * sm_count(device), max(1, n_blocks))))
-        d_per_split = cdiv(cdiv(D, d_splits), block_d) * block_d  # whole tiles per split
     m = mask_bytes(mask.reshape(B, T)) if mask is not None else vec
     vec2 = vec if vec.dim() == 2 else vec[:, None]
-    _steer_update_kernel[(n_blocks, cdiv(D, d_per_split))](
-        h3, out3, m, vec2, values if values is not None else vec,
-        N, T, D, d_per_split, float(alpha), ROTATE_MIN_U**2,
+    meta = dict(
+        OP=int(op), HAS_MASK=mask is not None, K=k, K_PAD=k_pad, USE_DOT=use_dot,
+        PRECISION=dot_precision(device), SPLIT_V=split_v(h.dtype, device), BLOCK_N=block_n,
+        BLOCK_D=block_d, num_warps=num_warps,
+    )  # fmt: skip
+    from_stats = op != OP_ADD and d_splits > 1
+    stats = vec  # unused without FROM_STATS
+    if from_stats:
+        stats = torch.empty(d_splits, N, k_pad, device=device, dtype=torch.float32)
+        _steer_stats_kernel[(n_blocks, d_splits)](
+            h3, m, vec2, stats,
+            N, T, D, d_per_split,
+            h3.stride(0), h3.stride(1), h3.stride(2),
+            m.stride(0), m.stride(-1), vec2.stride(0), vec2.stride(1),
+            **meta,
+        )  # fmt: skip
+    _steer_update_kernel[(n_blocks, d_splits)](
+        h3, out3, m, vec2, values if values is not None else vec, stats,
+        N, T, D, d_per_split, d_splits, float(alpha), ROTATE_MIN_U**2,
         h3.stride(0), h3.stride(1), h3.stride(2),
         out3.stride(0), out3.stride(1), out3.stride(2),
         m.stride(0), m.stride(-1), vec2.stride(0), vec2.stride(1),
-        OP=op, PROJECT=op in (OP_ABLATE, OP_CLAMP), HAS_MASK=mask is not None,
-        INPLACE=inplace, K=k, K_PAD=k_pad, USE_DOT=use_dot, PRECISION=dot_precision(device),
-        SPLIT_V=split_v(h.dtype, device), BLOCK_N=block_n, BLOCK_D=block_d, num_warps=num_warps,
+        INPLACE=inplace, FROM_STATS=from_stats, ONE_PASS=one_pass, **meta,
     )  # fmt: skip
     return out
 

@@ -2,9 +2,11 @@
 
 Without CUDA this sets TRITON_INTERPRET=1 at import, so forcing the "triton" backend runs the
 kernels in Triton's interpreter on CPU tensors. Triton reads the variable when a kernel is built;
-`interp.kernels` builds its kernels at their first launch (see `dispatch.LazyKernel`), so it does
-not matter that other test folders imported `interp` (and torch, and triton) before this file.
-`test_interpreter_really_runs` in each test file checks that it did run there.
+`interp.kernels` builds its kernels at their first launch (see `jit.LazyKernel`), so it does
+not matter that other test folders imported `interp` (and torch, and triton) before this file,
+nor whether the variable was exported before pytest started (then triton's own library is built
+for the interpreter, and `compile_for_sm90` lends the compiler compiled copies). The same holds on
+triton 3.6 to 3.9. `test_interpreter_really_runs` in each test file checks that it did run there.
 """
 
 import os
@@ -26,7 +28,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from interp.kernels import dispatch, use_backend  # noqa: E402
+from interp.kernels import dispatch, jit, use_backend  # noqa: E402
 from interp.kernels.dispatch import tl, triton  # noqa: E402
 
 # Tolerances for results stored in each dtype (about two units in the last place: the
@@ -147,6 +149,7 @@ _PTR_TYPES = {
 @dataclass
 class CompiledLaunch:
     kernel: str
+    grid: tuple[int, ...]
     constexprs: dict
     registers: int | None  # None where cuobjdump is not available
     spill_bytes: int | None
@@ -212,7 +215,7 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
         launches: list[tuple] = []
 
         def capture(self, grid):
-            return lambda *args, **kwargs: launches.append((self, args, kwargs))
+            return lambda *args, **kwargs: launches.append((self, grid, args, kwargs))
 
         with monkeypatch.context() as m:
             m.setattr(dispatch.LazyKernel, "__getitem__", capture)
@@ -222,12 +225,14 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
             with use_backend("triton"):
                 fn()
         compiled = []
-        for kernel, args, kwargs in launches:
+        for kernel, grid, args, kwargs in launches:
             signature, constants, attrs, options = _signature(kernel, args, kwargs)
-            # A JITFunction whatever TRITON_INTERPRET says (triton.jit would interpret).
+            # A JITFunction whatever TRITON_INTERPRET says (triton.jit would interpret), calling
+            # compiled device functions even where triton was imported for the interpreter.
             source = ASTSource(JITFunction(kernel.fn), signature, constants, attrs)
             try:
-                with warnings.catch_warnings():  # triton 3.9 announces a default change
+                with warnings.catch_warnings(), jit.compiled_device_functions():
+                    # triton 3.9 announces a default change
                     warnings.filterwarnings("ignore", message=".*TRITON_DEFAULT_FP_FUSION")
                     out = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
             except (RuntimeError, FileNotFoundError) as err:
@@ -235,7 +240,9 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
                     pytest.skip(f"no CUDA toolchain for sm_90 here: {err}")
                 raise
             regs, stack = _resources(out.asm["cubin"])
-            compiled.append(CompiledLaunch(kernel.__name__, constants, regs, stack, out.asm["ptx"]))
+            compiled.append(
+                CompiledLaunch(kernel.__name__, grid, constants, regs, stack, out.asm["ptx"])
+            )
         assert compiled, "the call launched no kernel"
         return compiled
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.capture.items import Item
-from interp.capture.run import capture
-from interp.hooks.context import hooked
 from interp.kernels import use_backend
-from interp.models.model import Model
-from interp.models.tiny import tiny_model
-from interp.steer import Steer, steering
+
+try:  # the model stack (transformers, ...); the kernels themselves need only torch and triton
+    from interp.capture.items import Item
+    from interp.capture.run import capture
+    from interp.hooks.context import hooked
+    from interp.models.model import Model
+    from interp.models.tiny import tiny_model
+    from interp.steer import Steer, steering
+except ImportError as err:  # e.g. a GPU image with torch and triton only
+    pytest.skip(f"the model stack does not import here: {err}", allow_module_level=True)
 
 PROMPTS = [Item("a cat", label="x"), Item("the dog ran", label="y"), Item("hi", label="x")]
 

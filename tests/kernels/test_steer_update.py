@@ -15,7 +15,15 @@ from interp.kernels import (
     steer_rotate_reference,
     use_backend,
 )
-from interp.kernels.steer_update import OP_ABLATE, OP_ADD, OP_CLAMP, _launch, _steer_update_kernel
+from interp.kernels.steer_update import (
+    OP_ABLATE,
+    OP_ADD,
+    OP_CLAMP,
+    OP_ROTATE,
+    _launch,
+    _steer_stats_kernel,
+    _steer_update_kernel,
+)
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 OPS = ["add", "ablate", "clamp", "rotate"]
@@ -143,6 +151,58 @@ def test_small_blocks(op, k, device, triton_backend, make_randn, assert_close):
     assert_close(got, want)
 
 
+@pytest.mark.parametrize("op,k", [("add", 2), ("ablate", 2), ("clamp", 16), ("rotate", 1)])
+@pytest.mark.parametrize("inplace", [False, True], ids=["out", "inplace"])
+def test_decode_split_along_d(op, k, inplace, device, triton_backend, make_randn, assert_close):
+    """A decode step: columns split across programs, the whole-row statistics of ablate, clamp
+    and rotate from a separate pass's per-split partials; same results, unselected rows kept."""
+    h0 = make_randn(5, 1, 75, dtype=torch.bfloat16, device=device)
+    select = torch.tensor([[True], [False], [True], [True], [False]], device=device)
+    V = basis(75, k, device)
+    values = torch.linspace(-1, 1, k, device=device)
+    c = torch.linspace(0.5, 1.5, k, device=device)
+    vec = {"add": 0.7 * (V @ c), "ablate": V, "clamp": V, "rotate": V[:, 0] * 2}[op]
+    code = {"add": OP_ADD, "ablate": OP_ABLATE, "clamp": OP_CLAMP, "rotate": OP_ROTATE}[op]
+    before = _steer_stats_kernel.launches
+    h = h0.clone()
+    got = _launch(code, h, vec, values, 0.4, select, inplace, block_n=16, block_d=16, d_splits=3)
+    assert _steer_stats_kernel.launches == before + (op != "add")  # add needs no statistics
+    want = {
+        "add": lambda: steer_add_reference(h0, V, c, 0.7, select),
+        "ablate": lambda: steer_ablate_reference(h0, V, select),
+        "clamp": lambda: steer_clamp_reference(h0, V, values, select),
+        "rotate": lambda: steer_rotate_reference(h0, V[:, 0] * 2, 0.4, select),
+    }[op]()
+    assert (got is h) == inplace
+    assert torch.equal(got[~select], h0[~select]), "unselected rows must be bit-identical"
+    assert_close(got, want, name=f"{op} split")
+
+
+@pytest.mark.parametrize("op,k", [("ablate", 1), ("clamp", 4), ("rotate", 1)])
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one-pass", "two-pass"])
+@pytest.mark.parametrize("inplace", [False, True], ids=["out", "inplace"])
+def test_one_pass_and_two_pass(
+    op, k, one_pass, inplace, device, triton_backend, make_randn, assert_close
+):
+    """A row read once (the whole row one tile) or twice (statistics, then the update in tiles
+    from the last): the same results, unselected rows kept."""
+    h0 = make_randn(3, 7, 300, dtype=torch.float16, device=device)
+    select = make_select("mask", 3, 7, device)
+    V = basis(300, k, device)
+    values = torch.linspace(-1, 1, k, device=device)
+    vec = V[:, 0] * 3 if op == "rotate" else V
+    code = {"ablate": OP_ABLATE, "clamp": OP_CLAMP, "rotate": OP_ROTATE}[op]
+    tiles = {} if one_pass else {"block_n": 16, "block_d": 64}  # 5 tiles per row
+    got = _launch(code, h0.clone(), vec, values, 0.6, select, inplace, one_pass=one_pass, **tiles)
+    want = {
+        "ablate": lambda: steer_ablate_reference(h0, V, select),
+        "clamp": lambda: steer_clamp_reference(h0, V, values, select),
+        "rotate": lambda: steer_rotate_reference(h0, V[:, 0] * 3, 0.6, select),
+    }[op]()
+    assert torch.equal(got[~select], h0[~select]), "unselected rows must be bit-identical"
+    assert_close(got, want, name=f"{op} one_pass={one_pass}")
+
+
 @pytest.mark.parametrize("op", OPS)
 def test_non_contiguous_in_place(op, device, triton_backend, make_randn, assert_close):
     """A strided view is updated in place through its strides; its base sees the change."""
@@ -229,9 +289,11 @@ def test_rejects_bad_arguments(make_randn):
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("op,k", [(op, k) for op, k in OP_KS if k != 3])
-def test_full_size_on_gpu(dtype, op, k, cuda, make_randn, assert_close):
-    B, T, D = 4, 2048, 4096
-    h0 = make_randn(B, T, D, dtype=dtype, device=cuda)
+@pytest.mark.parametrize("B,T", [(64, 1), (4, 2048)], ids=["decode", "prefill"])
+def test_full_size_on_gpu(dtype, op, k, B, T, cuda, make_randn, assert_close):
+    """Decode (columns split, statistics from a separate pass) and prefill (one pass 1 per row
+    block, pass 2 last tile first), out of place with a mask and in place at one position."""
+    h0 = make_randn(B, T, 4096, dtype=dtype, device=cuda)
     with use_backend("triton"):
         run_and_check(op, h0, k, make_select("mask", B, T, cuda), False, assert_close)
         run_and_check(op, h0, k, make_select("index", B, T, cuda), True, assert_close)
@@ -240,13 +302,27 @@ def test_full_size_on_gpu(dtype, op, k, cuda, make_randn, assert_close):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
 @pytest.mark.parametrize(
-    "op,k", [("add", 4), ("rotate", 1), ("ablate", 3), ("clamp", 16), ("ablate", 64)]
+    "op,k",
+    [("add", 4), ("rotate", 1), ("ablate", 1), ("ablate", 3), ("clamp", 16), ("ablate", 64)],
 )
 @pytest.mark.parametrize("inplace", [False, True], ids=["out", "inplace"])
-def test_compiles_for_hopper_without_spills(dtype, op, k, inplace, compile_for_sm90):
-    h = torch.empty(4, 2048, 4096, dtype=dtype)
-    mask = torch.ones(4, 2048, dtype=torch.bool)
+@pytest.mark.parametrize("tokens", [64, 8192], ids=["decode", "prefill"])
+def test_compiles_for_hopper_without_spills(dtype, op, k, inplace, tokens, compile_for_sm90):
+    """Prefill: one launch, whole rows per program. Decode: columns split across programs, with
+    a statistics pass first for the operators that need whole-row statistics."""
+    B, T = (tokens, 1) if tokens <= 256 else (tokens // 2048, 2048)
+    h = torch.empty(B, T, 4096, dtype=dtype)
+    mask = torch.ones(B, T, dtype=torch.bool)
     kernel, _ = operator(op, 4096, k, torch.device("cpu"))
-    (launch,) = compile_for_sm90(lambda: kernel(h, mask, inplace))
-    if launch.spill_bytes is not None:
-        assert launch.spill_bytes == 0, launch
+    launches = compile_for_sm90(lambda: kernel(h, mask, inplace))
+    split = tokens == 64 and op != "add"
+    assert [launch.kernel for launch in launches] == (
+        ["_steer_stats_kernel", "_steer_update_kernel"] if split else ["_steer_update_kernel"]
+    )
+    assert all(launch.grid[1] > 1 for launch in launches) if split else launches[0].grid[1] >= 1
+    # Rows of 4096 fit one tile: rotate and one-direction projections read each row once.
+    one_pass = tokens == 8192 and (op == "rotate" or op in ("ablate", "clamp") and k == 1)
+    assert launches[-1].constexprs["ONE_PASS"] == one_pass
+    for launch in launches:
+        if launch.spill_bytes is not None:
+            assert launch.spill_bytes == 0, launch
