@@ -127,7 +127,7 @@ def run_transfer(
             - float(unsteered.mean())
         )
     own = (
-        study.own_direction(readings, best.n, splits.select, test, unsteered)
+        study.own_direction(readings, best.n, splits.select, test, unsteered, transferred)
         if config.target_own_direction
         else None
     )
@@ -240,6 +240,7 @@ class Study:
         select: list[TaskItem],
         test: list[TaskItem],
         unsteered: Tensor,
+        transferred: DirectionSet,
     ) -> OwnDirection:
         """The target's own direction, alpha chosen on the selection items, scored on test."""
         direction = own_direction(self.config, readings, self.model, n)
@@ -256,7 +257,19 @@ class Study:
             float(steered.mean()),
             float(steered.mean() - unsteered.mean()),
             paired_bootstrap(steered, unsteered, self.config.n_bootstrap, self.config.seed),
+            mean_cosine(direction, transferred),
         )
+
+
+def mean_cosine(a: DirectionSet, b: DirectionSet) -> float:
+    """Mean over the layers both sets hold of the cosine between their directions."""
+    rows_b = dict(zip(b.layers, b.vectors, strict=True))
+    cosines = [
+        float(torch.nn.functional.cosine_similarity(v.float(), rows_b[layer].float(), dim=0))
+        for layer, v in zip(a.layers, a.vectors, strict=True)
+        if layer in rows_b
+    ]
+    return sum(cosines) / len(cosines) if cosines else float("nan")
 
 
 def paired_bootstrap(a: Tensor, b: Tensor, n: int, seed: int) -> tuple[float, float]:

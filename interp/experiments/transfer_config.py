@@ -29,9 +29,11 @@ from interp.experiments.config_checks import (
 )
 
 CONTRASTS = ("prompt", "model", "fewshot")
-# Which texts the maps are fitted on: UNLOCK's (the locked prompts of the N fit items), or both
-# conditions of the fit items plus the prompts of `fit_prompts` (spanning the carried direction).
-FIT_SETS = ("locked", "broad")
+# Which texts the maps are fitted on: UNLOCK's (the locked prompts of the N fit items); those plus
+# the prompts of `fit_prompts` ("locked_prompts": the target never reads the unlocked condition); or
+# both conditions of the fit items plus the prompts ("broad", spanning the carried direction, at the
+# price of showing the target its own unlocked states).
+FIT_SETS = ("locked", "locked_prompts", "broad")
 LAYER_MATCHINGS = ("depth", "cka")
 
 

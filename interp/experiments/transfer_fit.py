@@ -3,9 +3,9 @@ for each fit set and layer matching, and the direction carried into the target.
 
 Every model reads the residual stream after every block at the last prompt token of the same texts
 (each through its own chat template where the config says so): the locked and unlocked texts of the
-fit items, and the extra `fit_prompts` of the broad fit set. The maps of a grid point are fitted on
-the first n fit items' rows (the locked ones, or for "broad" both conditions plus the extra prompts),
-so one reading serves every n.
+fit items, and the extra `fit_prompts`. The maps of a grid point are fitted on the first n fit items'
+rows: the locked ones ("locked"), those and the extra prompts ("locked_prompts"), or both conditions
+and the extra prompts ("broad"); one reading serves every n.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ Acts = dict[str, Tensor]  # hook -> (texts, d_model), float32
 
 
 def read_fit_prompts(path: str | Path) -> list[str]:
-    """The extra texts of the broad fit set: plain prompts, one a line (or JSON lines)."""
+    """The extra texts of the locked_prompts and broad fit sets: plain prompts, one a line (or
+    JSON lines)."""
     from interp.capture.items import read_items
     from interp.models.tokens import Chat
 
@@ -60,7 +61,7 @@ class Readings:
     source_unlocked: Acts  # source-unlocked model, unlocked texts
     target_locked: Acts
     target_unlocked: Acts | None  # for the broad fit set and the target's own direction
-    source_extra: Acts | None  # fit prompts (broad fit set)
+    source_extra: Acts | None  # fit prompts (locked_prompts and broad fit sets)
     target_extra: Acts | None
 
 
@@ -77,7 +78,8 @@ def read_all(
         [conditions.unlocked(i) for i in fit_items] if config.contrast != "model" else locked
     )
     broad = "broad" in config.fit_sets
-    extra = read_fit_prompts(config.fit_prompts) if broad and config.fit_prompts else None
+    wants_extra = broad or "locked_prompts" in config.fit_sets
+    extra = read_fit_prompts(config.fit_prompts) if wants_extra and config.fit_prompts else None
     size = config.batch_size
     s_chat, t_chat = config.source_chat, config.target_chat
     return Readings(
@@ -138,17 +140,17 @@ def fit_maps(
     """Per-layer maps from the source-locked model into the target, fitted on `fit_set`'s rows."""
     xs, xt = _first(readings.source_locked, n), _first(readings.target_locked, n)
     texts = readings.locked_texts[:n]
-    if fit_set == "broad":
+    if fit_set != "locked":
         parts = [(xs, xt)]
-        if (
-            readings.target_unlocked is not None
-        ):  # the unlocked texts, as the source model reads them
-            parts.append((_first(readings.source_unlocked, n), _first(readings.target_unlocked, n)))
+        if fit_set == "broad" and readings.target_unlocked is not None:
+            # The unlocked texts too: the target's own unlocked states enter the fit.
+            unlocked = (_first(readings.source_unlocked, n), _first(readings.target_unlocked, n))
+            parts.append(unlocked)
         if readings.source_extra is not None and readings.target_extra is not None:
             parts.append((readings.source_extra, readings.target_extra))
         xs = {h: torch.cat([p[0][h] for p in parts]) for h in xs}
         xt = {h: torch.cat([p[1][h] for p in parts]) for h in xt}
-        texts = texts + [f"broad:{len(parts)}"]
+        texts = texts + [f"{fit_set}:{len(parts)}"]
     return fit_layer_maps(
         xs,
         xt,

@@ -53,6 +53,9 @@ class OwnDirection:
     accuracy: float
     gain: float
     gain_ci95: tuple[float, float]
+    # Mean over layers of the cosine between this direction and the transferred one: near 1 means
+    # the map reproduced the target's own direction (as a fit on its unlocked states can).
+    cosine_to_transferred: float = float("nan")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def config(models, files, **overrides) -> dict:
         "n_values": [6],
         "ranks": [2],
         "alphas": [0.1, 0.5],
-        "fit_sets": ["locked", "broad"],
+        "fit_sets": ["locked", "locked_prompts", "broad"],
         "fit_prompts": str(files / "fit.txt"),
         "layer_matchings": ["depth", "cka"],
         "target_own_direction": True,
@@ -81,8 +81,9 @@ def test_fewshot_study_with_broad_fits_and_cka_runs_end_to_end(models, files, tm
         TransferConfig.from_dict(config(models, files)), tmp_path / "run", progress=False
     )
     settings = {(p.fit_set, p.layer_matching) for p in result.grid}
-    assert settings == {(f, m) for f in ("locked", "broad") for m in ("depth", "cka")}
-    assert len(result.grid) == 8 and result.chosen in result.grid
+    fit_sets = ("locked", "locked_prompts", "broad")
+    assert settings == {(f, m) for f in fit_sets for m in ("depth", "cka")}
+    assert len(result.grid) == 12 and result.chosen in result.grid
     assert result.target_own_direction is not None and result.target_cued_accuracy is not None
     assert set(result.accuracy_ci95) == {
         "target_unsteered",
@@ -93,6 +94,7 @@ def test_fewshot_study_with_broad_fits_and_cka_runs_end_to_end(models, files, tm
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["chosen"]["fit_set"] == result.chosen.fit_set
     assert metrics["target_own_direction"]["alpha"] in (0.1, 0.5)
+    assert -1 <= result.target_own_direction.cosine_to_transferred <= 1
     assert not (tmp_path / ".run.partial").exists()
 
 
@@ -145,6 +147,7 @@ def test_bad_fit_prompts_and_grader_are_refused(models, files, tmp_path, capsys)
         ({"grader": "fuzzy"}, "grader"),
         ({"contrast": "fewshot", "n_shots": 0}, "n_shots"),
         ({"demo_template": "{prompt}"}, "demo_template"),
+        ({"fit_prompts": None}, "locked_prompts fit set needs fit_prompts"),
     ]:
         with pytest.raises(InterpError, match=words):
             TransferConfig.from_dict(config(models, files, **change))
