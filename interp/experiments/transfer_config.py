@@ -142,6 +142,12 @@ class TransferConfig:
             'e.g. "{prompt} {answer}"',
         )
         require(
+            "locked_prompts" not in self.fit_sets or bool(self.fit_prompts),
+            where,
+            "the locked_prompts fit set needs fit_prompts",
+            "name a fit_prompts file, or leave locked_prompts out of fit_sets",
+        )
+        require(
             "broad" not in self.fit_sets or self.contrast != "model" or bool(self.fit_prompts),
             where,
             "the broad fit set of a model contrast needs fit_prompts (both conditions show the "
