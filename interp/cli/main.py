@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         models,
         organisms,
         probe,
+        probe_transfer,
         score,
         transfer,
     )
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         directions,
         transfer,
         probe,
+        probe_transfer,
         score,
         audit,
         organisms,

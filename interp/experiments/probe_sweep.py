@@ -14,6 +14,10 @@ The best layer is chosen by logistic AUROC, so it is judged against the null of 
 each permutation uses the same shuffled labels at every layer, and the maximum over layers of
 those AUROCs is its null (`best.null_max_p95`).
 
+With `groups` (one name per item, e.g. the entity a statement is about), folds and intervals keep
+whole groups together instead (`interp.probes.grouped`): a true/false pair about one entity is then
+never split between a probe's training and test folds. Without it, nothing changes.
+
     from interp.experiments.probe_sweep import run_probe_sweep
     metrics = run_probe_sweep(model, items, positions="all", out="runs/probe")
     metrics["best"]["auroc_low"] > metrics["best"]["null_max_p95"]
@@ -25,7 +29,7 @@ report.md and figures/probe_auroc_by_layer.png.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,11 +228,18 @@ def capture_layers(
     return LayerRows(got.hooks, got.activations, index)
 
 
-def sweep_layers(data: LayerRows, labels: Tensor, settings: SweepSettings) -> dict[str, Any]:
-    """The per-layer table and the best layer judged against the null of the best layer."""
+def sweep_layers(
+    data: LayerRows, labels: Tensor, settings: SweepSettings, groups: Tensor | None = None
+) -> dict[str, Any]:
+    """The per-layer table and the best layer judged against the null of the best layer.
+
+    `groups` (one id per prompt) splits folds and intervals by group; None splits by prompt.
+    """
     table, nulls = [], []
     for layer, hook in enumerate(data.hooks):
-        entry, null = sweep_one_layer(data.rows[hook], labels, data.prompt_index, settings)
+        entry, null = sweep_one_layer(
+            data.rows[hook], labels, data.prompt_index, settings, fold_groups=groups
+        )
         table.append({"layer": layer, "hook": hook, **entry})
         nulls.append(null)
     return {"layers": table, "best": best_layer(table, torch.stack(nulls))}
@@ -239,8 +250,14 @@ def sweep_one_layer(
     labels: Tensor,
     groups: Tensor,
     s: SweepSettings,
+    *,
+    fold_groups: Tensor | None = None,
 ) -> tuple[dict[str, Any], Tensor]:
     """One layer's row of the table, and the logistic probe's permutation null (n_perm,)."""
+    if fold_groups is not None:
+        from interp.experiments.probe_sweep_groups import sweep_one_layer_grouped
+
+        return sweep_one_layer_grouped(rows, labels, groups, s, fold_groups)
     entry: dict[str, Any] = {"n_rows": int(rows.shape[0])}
     null_logistic = torch.empty(0)
     for method in METHODS:
@@ -343,11 +360,13 @@ def run_probe_sweep(
     n_boot: int = 1000,
     batch_size: int = 8,
     label_names: tuple[str, str] | None = None,
+    groups: Sequence[Hashable] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Sweep every layer; returns {"config", "layers" (the table), "best"}; with `out`, a run dir.
 
     Labels are 0/1 or two strings (see `binary_labels`; `label_names` names integer classes).
+    `groups` names each item's group (e.g. its entity): folds and intervals then split by group.
 
     >>> items = [{"prompt": "She laughed.", "label": 1}, {"prompt": "He cried.", "label": 0}]  # ...
     >>> m = run_probe_sweep(model, items, positions="all", out="runs/probe")   # doctest: +SKIP
@@ -357,12 +376,17 @@ def run_probe_sweep(
     settings.check()
     data = binary_labels(items_with_labels, label_names)
     check_fold_sizes(data.labels, folds)
+    codes = None
+    if groups is not None:
+        from interp.experiments.probe_sweep_groups import check_fold_groups
+
+        codes = check_fold_groups(groups, data.labels, folds, seed)
     check_out_dir(out)
     rows = capture_layers(model, data.items, settings, progress)
-    metrics = {
-        "config": describe_data(model, data, settings),
-        **sweep_layers(rows, data.labels, settings),
-    }
+    config = describe_data(model, data, settings)
+    if codes is not None:  # only then, so the config of an ungrouped sweep is as it always was
+        config |= {"folds_by": "group", "n_groups": int(codes.unique().numel())}
+    metrics = {"config": config, **sweep_layers(rows, data.labels, settings, codes)}
     if out is not None:
         write_run(Path(out), metrics)
     return metrics
@@ -412,6 +436,7 @@ def format_table(metrics: dict[str, Any]) -> str:
 def report(metrics: dict[str, Any]) -> str:
     """report.md: what was measured, the table, the best layer against its family-wise null."""
     c, b = metrics["config"], metrics["best"]
+    unit = c.get("folds_by", "prompt")
     verdict = "lies above" if b["beats_null"] else "does not clear"
     return f"""# Linear probe sweep
 
@@ -419,8 +444,8 @@ Model `{c["model"]}`, hook `{c["hook_kind"]}` at every layer, {c["positions"]} t
 {c["n_prompts"]} prompts ({c["n_positive"]} labelled `{c["label_names"]["1"]}` = 1,
 {c["n_negative"]} labelled `{c["label_names"]["0"]}` = 0). Logistic probe on standardized features
 (C = {c["C"]}, no intercept) beside the difference-of-class-means baseline; {c["folds"]}-fold
-cross-validation split by prompt; a response scores the mean of its token scores; AUROC over
-responses with a {c["n_boot"]}-resample bootstrap interval over prompts. Controls: the whole
+cross-validation split by {unit}; a response scores the mean of its token scores; AUROC over
+responses with a {c["n_boot"]}-resample bootstrap interval over {unit}s. Controls: the whole
 cross-validation rerun with shuffled labels ({c["n_perm"]} permutations; 95th percentile and
 one-sided p-value) and the AUROC of the activation norm alone (a probe must beat max(a, 1 - a)).
 
