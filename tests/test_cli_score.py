@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from interp.cli.main import main
-from interp.directions.direction_set import ModelRef
 from interp.models.load import load_model
 from interp.models.tiny import save_tiny_model
 from interp.probes import LinearProbe
 from interp.probes.logistic import Standardizer
+from interp.store.artifacts import ModelRef
 
 HOOK = "blocks.1.hook_resid_post"
 RECORDS = [

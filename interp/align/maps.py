@@ -33,8 +33,10 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.align.layers import cka_layer_map, depth_layer_map
-from interp.directions.direction_set import (
-    DirectionSet,
+from interp.directions.direction_set import DirectionSet
+from interp.errors import InterpError
+from interp.hooks.names import HOOK_KINDS, parse_hook
+from interp.store.artifacts import (
     ModelLike,
     ModelRef,
     meta_int,
@@ -44,8 +46,6 @@ from interp.directions.direction_set import (
     tensor_named,
     write_artifact,
 )
-from interp.errors import InterpError
-from interp.hooks.names import HOOK_KINDS, parse_hook
 from interp.store.provenance import library_version
 
 FORMAT_VERSION = "1"

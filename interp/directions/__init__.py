@@ -15,13 +15,12 @@ from interp.directions.aggregators import (
     mean_difference,
     pca_of_differences,
 )
-from interp.directions.direction_set import DirectionSet, ModelRef
+from interp.directions.direction_set import DirectionSet
 
 __all__ = [
     "AGGREGATORS",
     "Aggregator",
     "DirectionSet",
-    "ModelRef",
     "class_mean_difference",
     "get_aggregator",
     "mean_difference",

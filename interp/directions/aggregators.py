@@ -8,7 +8,7 @@ Paired methods (`mean_difference`, `pca_of_differences`) need row i of `positive
 `negative` to come from the same item; `class_mean_difference` takes two unpaired sets of any sizes.
 Arithmetic runs in float64 and the result comes back in the inputs' dtype (at least float32).
 
-`AGGREGATORS` maps a method name to its function; other modules (probe weights) add theirs to it.
+`AGGREGATORS` maps a method name to its function.
 
 >>> direction = AGGREGATORS["mean_difference"](unlocked_rows, locked_rows)   # doctest: +SKIP
 """
@@ -22,6 +22,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.probes.fit import fit_logistic_probe
 
 Aggregator = Callable[[Tensor, Tensor], Tensor]
 
@@ -90,8 +91,6 @@ def probe_weights(
 
     The scale is the probe's, not the activations'; normalise before steering with it.
     """
-    from interp.probes.probe import fit_logistic_probe
-
     pos, neg = _checked(positive, negative, "probe_weights")
     rows = torch.cat([pos, neg]).double()
     labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])

@@ -38,7 +38,6 @@ from interp.align import LayerMaps, fit_layer_maps
 from interp.align.layers import depth_layer_map
 from interp.capture.items import Item, read_items
 from interp.capture.run import capture
-from interp.directions.direction_set import ModelRef
 from interp.errors import InterpError
 from interp.experiments.probe_carry import (
     agreement,
@@ -71,6 +70,7 @@ from interp.hooks.names import parse_hook
 from interp.probes import LinearProbe, fit_logistic_probe
 from interp.probes.grouped import assign_group_folds
 from interp.stats import auroc, auroc_interval, bootstrap_ci
+from interp.store.artifacts import ModelRef
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,16 @@
     flagged = probe.flag(probe.score_responses(test_rows, test_prompt_index))
     probe.save("probe.safetensors")
 
-`logistic` solves the regression; `probe` holds the `LinearProbe` value object, its fitters and
-batched scoring (`score_many`, and `ProbeBank` to stack a bank once and score it many times);
-`metrics` computes AUROC and bootstrap intervals; `calibrate` sets the threshold on per-response
+`logistic` solves the regression; `probe` holds the `LinearProbe` value object and its file; `fit`
+its fitters; `scoring` scores many probes at once (`score_many`, and `ProbeBank` to stack a bank
+once and score it many times); `metrics` computes AUROC and bootstrap intervals; `calibrate` sets the threshold on per-response
 control scores; `sweep` cross-validates by prompt and runs the controls.
 """
 
 from __future__ import annotations
 
 from interp.probes.calibrate import calibrate_probe, calibrate_threshold, required_controls
+from interp.probes.fit import fit_logistic_probe, fit_mass_mean_probe
 from interp.probes.logistic import LogisticFit, Standardizer, fit_logistic_regression
 from interp.probes.metrics import (
     Interval,
@@ -26,14 +27,8 @@ from interp.probes.metrics import (
     share_interval,
     tpr_at_threshold,
 )
-from interp.probes.probe import (
-    LinearProbe,
-    ProbeBank,
-    fit_logistic_probe,
-    fit_mass_mean_probe,
-    mean_per_prompt,
-    score_many,
-)
+from interp.probes.probe import LinearProbe
+from interp.probes.scoring import ProbeBank, mean_per_prompt, score_many
 from interp.probes.sweep import (
     CVResult,
     assign_folds,

@@ -23,7 +23,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.errors import InterpError
-from interp.probes.probe import mean_per_prompt
+from interp.probes.scoring import mean_per_prompt
 from interp.probes.sweep import FITTERS, CVResult, norm_feature, shuffled_labels
 from interp.stats import Interval, auroc, auroc_interval
 

@@ -31,13 +31,10 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.probes.fit import fit_logistic_probe, fit_mass_mean_probe
 from interp.probes.metrics import Interval, auroc, bootstrap_ci
-from interp.probes.probe import (
-    LinearProbe,
-    fit_logistic_probe,
-    fit_mass_mean_probe,
-    mean_per_prompt,
-)
+from interp.probes.probe import LinearProbe
+from interp.probes.scoring import mean_per_prompt
 
 Fitter = Callable[[Tensor, Tensor, Tensor, float], LinearProbe]
 

@@ -22,8 +22,9 @@ from interp.align import (
     mean_cosine,
     r2_score,
 )
-from interp.directions import DirectionSet, ModelRef
+from interp.directions import DirectionSet
 from interp.errors import InterpError
+from interp.store.artifacts import ModelRef
 
 SOURCE = ModelRef("organism:small", "5555aaaa", d_model=12, n_layers=5)
 TARGET = ModelRef("organism:large", "8888bbbb", d_model=20, n_layers=8)

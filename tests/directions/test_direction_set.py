@@ -10,8 +10,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from interp.directions import DirectionSet, ModelRef, mean_difference, pca_of_differences
+from interp.directions import DirectionSet, mean_difference, pca_of_differences
 from interp.errors import InterpError
+from interp.store.artifacts import ModelRef
 
 MODEL = ModelRef(spec="organism:tiny", config_hash="aaaa1111", d_model=16, n_layers=4)
 

@@ -8,16 +8,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from interp.directions.direction_set import ModelRef, write_artifact
 from interp.errors import InterpError
+from interp.probes.fit import fit_logistic_probe, fit_mass_mean_probe
 from interp.probes.logistic import Standardizer
-from interp.probes.probe import (
-    LinearProbe,
-    fit_logistic_probe,
-    fit_mass_mean_probe,
-    mean_per_prompt,
-    score_many,
-)
+from interp.probes.probe import LinearProbe
+from interp.probes.scoring import mean_per_prompt, score_many
+from interp.store.artifacts import ModelRef, write_artifact
 
 D = 32
 HOOK = "blocks.2.hook_resid_post"

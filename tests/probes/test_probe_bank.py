@@ -8,7 +8,8 @@ import torch
 from interp.errors import InterpError
 from interp.probes import ProbeBank
 from interp.probes.logistic import Standardizer
-from interp.probes.probe import LinearProbe, score_many, stack_probes
+from interp.probes.probe import LinearProbe
+from interp.probes.scoring import score_many, stack_probes
 
 D = 24
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from interp.errors import InterpError
+from interp.probes.fit import fit_logistic_probe
 from interp.probes.metrics import auroc
-from interp.probes.probe import fit_logistic_probe, mean_per_prompt
+from interp.probes.scoring import mean_per_prompt
 from interp.probes.sweep import (
     assign_folds,
     correctness_auroc,
