@@ -1,7 +1,8 @@
-"""Black-box-free sandbagging detectors that act on the model: weight-noise injection and elicitation
-by fine-tuning on a few demonstrations."""
+"""The old name of `interp.detectors`, kept while the audit modules still import from it.
 
-from interp.sandbag.elicit import Elicitation, elicit
-from interp.sandbag.noise import NoiseSweep, noise_sweep, save_weights, weight_noise
+Remove it (and `interp/sandbag/noise.py`) once `interp.experiments.audit*` import `interp.detectors`.
+"""
 
-__all__ = ["Elicitation", "NoiseSweep", "elicit", "noise_sweep", "save_weights", "weight_noise"]
+from interp.detectors import elicit, noise_sweep
+
+__all__ = ["elicit", "noise_sweep"]

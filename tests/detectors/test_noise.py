@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interp.detectors import noise_sweep, weight_noise
 from interp.errors import InterpError
 from interp.models.tiny import tiny_model
-from interp.sandbag import noise_sweep, weight_noise
 
 
 def snapshot(model):
@@ -27,7 +27,7 @@ def test_weights_restored_bit_identical_even_after_an_error():
 
 
 def test_a_sweep_saves_the_weights_once_and_restores_them_after_every_setting(monkeypatch):
-    import interp.sandbag.noise as noise
+    import interp.detectors.noise as noise
 
     model, _ = tiny_model("llama", d_model=32, n_layers=2)
     before = snapshot(model)
@@ -68,7 +68,7 @@ def test_drift_is_measured_under_every_setting():
 
 
 def test_until_drift_doubles_the_largest_std_until_the_model_has_moved():
-    from interp.sandbag.noise import MAX_EXTRA_LEVELS
+    from interp.detectors.noise import MAX_EXTRA_LEVELS
 
     model, _ = tiny_model("llama", d_model=32, n_layers=2)
     clean_weight = next(model.parameters()).detach().clone()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interp.detectors import elicit
 from interp.errors import InterpError
 from interp.models.generate import generate
 from interp.models.model import Model
 from interp.models.tiny import tiny_model
-from interp.sandbag import elicit
 
 PROMPTS = [f"q{i}:" for i in range(8)]
 
