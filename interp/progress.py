@@ -23,6 +23,13 @@ def on_terminal() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def plural(noun: str, count: int) -> str:
+    """`noun` as it reads after `count`: 1 batch, 2 batches, 3 prompts."""
+    if count == 1:
+        return noun
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
 def say(message: str) -> None:
     print(f"interp: {message}", file=sys.stderr, flush=True)
 
@@ -48,7 +55,7 @@ def track(
         yield from tqdm(items, desc=desc, unit=unit, total=total)
         return
     started = time.perf_counter()
-    say(f"{desc}: {total} {unit}{'s' if total != 1 else ''}" if total is not None else desc)
+    say(f"{desc}: {total} {plural(unit, total)}" if total is not None else desc)
     yield from items
     say(f"{desc}: done in {time.perf_counter() - started:.1f} s")
 

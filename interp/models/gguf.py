@@ -13,7 +13,10 @@ offset), then the tensor data from the next multiple of `general.alignment` (32 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -115,10 +118,11 @@ def load_gguf(path: Path, **from_pretrained: Any) -> tuple[Any, Any]:
         ) from None
     where, name = path.parent, path.name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            where, gguf_file=name, local_files_only=True, **from_pretrained
-        )
+        with quiet_dequantize_bar():
+            tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                where, gguf_file=name, local_files_only=True, **from_pretrained
+            )
     except InterpError:
         raise
     except Exception as err:  # transformers raises many types for files it cannot use
@@ -130,6 +134,28 @@ def load_gguf(path: Path, **from_pretrained: Any) -> tuple[Any, Any]:
     # A saved directory names its class; so does this, so that both hash to the same config.
     model.config.architectures = [type(model).__name__]
     return model, tokenizer
+
+
+@contextmanager
+def quiet_dequantize_bar() -> Iterator[None]:
+    """Off a terminal, silence transformers' per-tensor dequantization bar: in a log it is a wall
+    of redrawn lines, and interp's loading progress already says what is happening."""
+    from interp.progress import on_terminal
+
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        yield
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    if on_terminal() or bar is None:
+        yield
+        return
+    gguf_utils.tqdm = partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
 
 
 def _read_header(f: IO[bytes], path: Path, size: int) -> GGUFHeader:
