@@ -8,17 +8,10 @@ target_directions = maps.apply(source_directions)
 
 from __future__ import annotations
 
+from interp.align.fitters import FITTERS, fit_procrustes, fit_ridge, fit_unlock, get_fitter
 from interp.align.layers import CkaLayerMap, cka_layer_map, depth_layer_map, linear_cka
-from interp.align.maps import (
-    FITTERS,
-    LayerMaps,
-    LinearMap,
-    fit_layer_maps,
-    fit_procrustes,
-    fit_ridge,
-    fit_unlock,
-    get_fitter,
-)
+from interp.align.linear_map import LinearMap
+from interp.align.maps import LayerMaps, fit_layer_maps
 from interp.align.quality import fit_report, mean_cosine, r2_score
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.align.maps import LinearMap
+from interp.align.linear_map import LinearMap
 from interp.errors import InterpError
 
 

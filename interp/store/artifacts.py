@@ -27,7 +27,7 @@ from torch import Tensor
 from interp.errors import InterpError
 from interp.files import save_safetensors_atomic
 
-_DAMAGED = "the file is damaged or from another tool; save it again"
+DAMAGED = "the file is damaged or from another tool; save it again"
 
 
 # ---- the model an artifact belongs to ------------------------------------------------------
@@ -164,7 +164,7 @@ def meta_str(meta: Mapping[str, str], key: str, path: Path) -> str:
     if key not in meta:
         raise InterpError(
             f"{path} lacks the metadata key {key!r}",
-            fix=_DAMAGED,
+            fix=DAMAGED,
         )
     return meta[key]
 
@@ -172,7 +172,7 @@ def meta_str(meta: Mapping[str, str], key: str, path: Path) -> str:
 def meta_int(meta: Mapping[str, str], key: str, path: Path) -> int:
     value = meta_json(meta, key, path)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InterpError(f"{path} has a non-integer {key!r} ({value!r})", fix=_DAMAGED)
+        raise InterpError(f"{path} has a non-integer {key!r} ({value!r})", fix=DAMAGED)
     return value
 
 
@@ -183,7 +183,7 @@ def meta_json(meta: Mapping[str, str], key: str, path: Path) -> Any:
     except json.JSONDecodeError:
         raise InterpError(
             f"{path} has an unreadable {key!r} ({text!r})",
-            fix=_DAMAGED,
+            fix=DAMAGED,
         ) from None
 
 
@@ -191,6 +191,6 @@ def tensor_named(tensors: Mapping[str, Tensor], key: str, path: Path) -> Tensor:
     if key not in tensors:
         raise InterpError(
             f"{path} lacks the tensor {key!r}",
-            fix=_DAMAGED,
+            fix=DAMAGED,
         )
     return tensors[key]
