@@ -31,7 +31,7 @@ _EXPORTS = {
     "read_items": "interp.capture.items",
     "capture": "interp.capture.run",
     "Captured": "interp.capture.run",
-    "ActivationReader": "interp.store.shards",
+    "ActivationReader": "interp.store.reader",
     "generate": "interp.models.generate",
     "Generation": "interp.models.generate",
 }
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from interp.models.load import load_model, with_backend
     from interp.models.model import Model
     from interp.models.tiny import tiny_model
-    from interp.store.shards import ActivationReader
+    from interp.store.reader import ActivationReader
 
 
 def __getattr__(name: str) -> Any:

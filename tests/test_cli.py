@@ -112,7 +112,7 @@ def test_capture_keep_store_and_reduced(tiny_dirs, tmp_path, capsys):
         capsys,
     )
     assert code == 0 and json.loads(text)["rows"] == 3
-    from interp.store.shards import ActivationReader
+    from interp.store.reader import ActivationReader
 
     assert ActivationReader(out).read("blocks.2.hook_resid_post").shape == (3, 32)
     out2 = tmp_path / "means"

@@ -179,7 +179,7 @@ def _provenance(
 
 
 def _open_store(model: Model, out, names, positions, items, store_dtype):
-    from interp.store.shards import ActivationWriter
+    from interp.store.writer import ActivationWriter
 
     dtype = str(store_dtype or model.dtype).removeprefix("torch.")
     return ActivationWriter(

@@ -82,7 +82,7 @@ def run_capture(args: argparse.Namespace) -> int:
         "labels": result.labels,
     }
     if result.store is not None:
-        from interp.store.shards import ActivationReader
+        from interp.store.reader import ActivationReader
 
         summary["rows"] = ActivationReader(result.store).num_rows
     if args.json:

@@ -4,8 +4,10 @@
     store = ActivationReader("acts/")
     x = store.read("blocks.3.hook_resid_post", slice(0, 1024))
 
-`atomic` writes files and directories that appear whole or not at all; `provenance` builds and checks
-the string metadata every artifact carries; `shards` writes and reads resumable activation stores.
+Atomic writes (files and directories that appear whole or not at all) come from `interp.files`;
+`provenance` builds and checks the string metadata every artifact carries; `artifacts` writes and
+reads one artifact file and the model it belongs to (`ModelRef`); `shards` is the layout of a
+resumable activation store, which `writer` appends to and `reader` reads lazily.
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ from interp.files import (
     save_safetensors_atomic,
 )
 from interp.hashing import config_hash
+from interp.store.artifacts import ModelRef, read_artifact, write_artifact
 from interp.store.provenance import (
     check_provenance,
     dataset_hash,
     library_version,
     make_provenance,
 )
-from interp.store.shards import ActivationReader, ActivationWriter
+from interp.store.reader import ActivationReader
+from interp.store.writer import ActivationWriter
 
 __all__ = [
     "ActivationReader",
     "ActivationWriter",
+    "ModelRef",
     "atomic_directory",
     "atomic_path",
     "atomic_write_bytes",
@@ -40,5 +45,7 @@ __all__ = [
     "dataset_hash",
     "library_version",
     "make_provenance",
+    "read_artifact",
     "save_safetensors_atomic",
+    "write_artifact",
 ]

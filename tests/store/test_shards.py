@@ -12,9 +12,12 @@ from safetensors import safe_open
 from interp import files as atomic
 from interp.errors import InterpError
 from interp.files import is_temp_file
-from interp.store import shards
+from interp.store import reader as reader_module
+from interp.store import writer as writer_module
 from interp.store.provenance import make_provenance
-from interp.store.shards import INDEX, ActivationReader, ActivationWriter, shard_name
+from interp.store.reader import ActivationReader
+from interp.store.shards import INDEX, shard_name
+from interp.store.writer import ActivationWriter
 
 HOOKS = {"blocks.0.hook_resid_post": 4, "blocks.-1.hook_mlp_out": 6}
 H0, H1 = list(HOOKS)
@@ -104,13 +107,13 @@ def test_reads_open_only_the_shards_they_need(tmp_path, monkeypatch):
     write(tmp_path, [[0], [1], [2], [3], [4], [5]], shard_rows=1)  # one prompt per shard
     store = ActivationReader(tmp_path)
     opened = []
-    real = shards.safe_open
+    real = reader_module.safe_open
 
     def counting(path, *args, **kwargs):
         opened.append(path.name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(shards, "safe_open", counting)
+    monkeypatch.setattr(reader_module, "safe_open", counting)
     # Rows: prompt 0 -> [0], 1 -> [1, 2], 2 -> [3, 4, 5], 3 -> [6], 4 -> [7, 8], 5 -> [9..11].
     store.read(H0, slice(3, 5))
     assert opened == [shard_name(2)]
@@ -278,7 +281,7 @@ def test_crash_between_shard_and_index(tmp_path, monkeypatch):
     def fail(*_):
         raise OSError("no space for the index")
 
-    monkeypatch.setattr(shards, "atomic_write_json", fail)
+    monkeypatch.setattr(writer_module, "atomic_write_json", fail)
     with pytest.raises(OSError):
         writer.flush()
     monkeypatch.undo()
