@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 import interp
-from interp.experiments.probe_sweep import format_table, run_probe_sweep
+from interp.experiments.probe_sweep import run_probe_sweep
+from interp.reports.probe_report import format_table
 
 parser = argparse.ArgumentParser(description="sentiment probe sweep on a llama2.c or HF model")
 parser.add_argument("model", help="model spec, e.g. stories260K.bin")

@@ -22,13 +22,15 @@ never split between a probe's training and test folds. Without it, nothing chang
     metrics = run_probe_sweep(model, items, positions="all", out="runs/probe")
     metrics["best"]["auroc_low"] > metrics["best"]["null_max_p95"]
 
+With `from_store`, the activations come from a store that `interp capture` wrote for the same items
+and model (`interp.capture.stored`), not from a fresh pass; the numbers are the same.
+
 The run directory (written atomically) holds config.json, metrics.json (the per-layer table),
-report.md and figures/probe_auroc_by_layer.png.
+report.md (`interp.reports.probe_report`) and figures/probe_auroc_by_layer.png.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +40,10 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.capture.items import Item, as_items
+from interp.capture.items import Item
 from interp.capture.run import capture
 from interp.errors import InterpError
+from interp.experiments.probe_labels import LabelledItems, binary_labels, check_fold_sizes
 from interp.hooks.names import HOOK_KINDS
 from interp.models.model import Model
 from interp.probes import best_row, cross_validate, norm_auroc, permutation_null
@@ -88,101 +91,12 @@ class SweepSettings:
 
 
 @dataclass(frozen=True)
-class LabelledItems:
-    """Items with one 0/1 label each; `names[c]` is what class c was called in the data."""
-
-    items: list[Item]
-    labels: Int[Tensor, " prompts"]
-    names: tuple[str, str]
-
-
-@dataclass(frozen=True)
 class LayerRows:
     """Kept token rows of every layer and the prompt each row belongs to."""
 
     hooks: list[str]
     rows: dict[str, Float[Tensor, "rows d_model"]]
     prompt_index: Int[Tensor, " rows"]
-
-
-# ---- input ---------------------------------------------------------------------------------------
-
-
-def binary_labels(
-    items: Iterable[Item | dict | str], names: tuple[str, str] | None = None
-) -> LabelledItems:
-    """Check every item has a label, 0/1 or one of exactly two strings, and encode them as 0/1.
-
-    Integer labels must be 0 and 1 (`names` may say what the classes are called). Two distinct
-    strings are sorted and the second is class 1 (`("happy", "sad")`: sad = 1), so the encoding
-    does not depend on the order of the file.
-
-    >>> binary_labels([{"prompt": "a", "label": "sad"}, {"prompt": "b", "label": "happy"}]).labels
-    tensor([1, 0])
-    """
-    checked = as_items(items)
-    ints, strings = _label_values(checked)
-    if ints:
-        odd = sorted({label for label in ints if label not in (0, 1)})
-        if odd:
-            raise InterpError(
-                f"integer labels must be 0 or 1, got {odd[:3]}",
-                fix="encode the positive class as 1",
-            )
-        names = (str(names[0]), str(names[1])) if names else ("0", "1")
-        labels = torch.tensor(ints, dtype=torch.long)
-    else:
-        distinct = sorted(set(strings))
-        if len(distinct) != 2:
-            raise InterpError(
-                f"a probe needs exactly two label names, got {len(distinct)}: {distinct[:5]}",
-                fix="keep two classes (e.g. honest / sandbagging) in one data file",
-            )
-        names = (distinct[0], distinct[1])
-        labels = torch.tensor([distinct.index(label) for label in strings], dtype=torch.long)
-    if labels.unique().numel() < 2:
-        raise InterpError(
-            f"every item has label {names[int(labels[0])]!r}", fix="include items of both classes"
-        )
-    return LabelledItems(checked, labels, names)
-
-
-def _label_values(items: Sequence[Item]) -> tuple[list[int], list[str]]:
-    """Every item's label, all integers or all strings (the other list empty); refuse the rest."""
-    if not items:
-        raise InterpError("no labelled items", fix='give records {"prompt": ..., "label": 0 or 1}')
-    raw = [item.label for item in items]
-    missing = [i for i, label in enumerate(raw) if label is None]
-    if missing:
-        raise InterpError(
-            f"{len(missing)} items have no label (first: item {missing[0]})",
-            fix='give every record a "label": 0/1 or one of two strings',
-        )
-    # bool is an int to Python, but true/false in a data file is a mistake worth naming.
-    bad = [label for label in raw if isinstance(label, bool) or not isinstance(label, int | str)]
-    if bad:
-        raise InterpError(
-            f"labels must be the integers 0/1 or strings, got {bad[0]!r}",
-            fix="write labels as 0 and 1, or as two names",
-        )
-    ints = [label for label in raw if isinstance(label, int)]
-    strings = [label for label in raw if isinstance(label, str)]
-    if ints and strings:
-        raise InterpError(
-            "labels mix integers and strings", fix="use 0/1 everywhere or two names everywhere"
-        )
-    return ints, strings
-
-
-def check_fold_sizes(labels: Tensor, folds: int) -> None:
-    """Each class needs a prompt in every test fold; say so before capturing anything."""
-    for cls in (0, 1):
-        count = int((labels == cls).sum())
-        if count < folds:
-            raise InterpError(
-                f"{count} prompts of class {cls} cannot fill {folds} folds",
-                fix=f"use --folds {max(2, count)} or fewer, or add prompts of class {cls}",
-            )
 
 
 def check_out_dir(out: str | Path | None) -> None:
@@ -205,17 +119,26 @@ def capture_layers(
     items: Sequence[Item],
     settings: SweepSettings,
     progress: bool = False,
+    store: str | Path | None = None,
 ) -> LayerRows:
-    """Every layer's activations at the selected tokens of every item, in one pass over the data."""
-    got = capture(
-        model,
-        items,
-        settings.hook_kind,
-        positions=settings.positions,  # type: ignore[arg-type]
-        reduce="keep",
-        batch_size=settings.batch_size,
-        progress=progress,
-    )
+    """Every layer's activations at the selected tokens of every item, in one pass over the data.
+
+    With `store` (a directory `interp capture` wrote for these items), read there instead.
+    """
+    if store is not None:
+        from interp.capture.stored import read_capture
+
+        got = read_capture(store, model, items, settings.hook_kind, positions=settings.positions)
+    else:
+        got = capture(
+            model,
+            items,
+            settings.hook_kind,
+            positions=settings.positions,  # type: ignore[arg-type]
+            reduce="keep",
+            batch_size=settings.batch_size,
+            progress=progress,
+        )
     assert got.prompt_index is not None
     index = got.prompt_index.long()
     empty = sorted(set(range(len(items))) - set(index.unique().tolist()))
@@ -361,12 +284,14 @@ def run_probe_sweep(
     batch_size: int = 8,
     label_names: tuple[str, str] | None = None,
     groups: Sequence[Hashable] | None = None,
+    from_store: str | Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Sweep every layer; returns {"config", "layers" (the table), "best"}; with `out`, a run dir.
 
     Labels are 0/1 or two strings (see `binary_labels`; `label_names` names integer classes).
     `groups` names each item's group (e.g. its entity): folds and intervals then split by group.
+    `from_store` reads the activations from a store `interp capture` wrote for these items.
 
     >>> items = [{"prompt": "She laughed.", "label": 1}, {"prompt": "He cried.", "label": 0}]  # ...
     >>> m = run_probe_sweep(model, items, positions="all", out="runs/probe")   # doctest: +SKIP
@@ -382,10 +307,12 @@ def run_probe_sweep(
 
         codes = check_fold_groups(groups, data.labels, folds, seed)
     check_out_dir(out)
-    rows = capture_layers(model, data.items, settings, progress)
+    rows = capture_layers(model, data.items, settings, progress, from_store)
     config = describe_data(model, data, settings)
     if codes is not None:  # only then, so the config of an ungrouped sweep is as it always was
         config |= {"folds_by": "group", "n_groups": int(codes.unique().numel())}
+    if from_store is not None:
+        config["from_store"] = str(from_store)
     metrics = {"config": config, **sweep_layers(rows, data.labels, settings, codes)}
     if out is not None:
         write_run(Path(out), metrics)
@@ -399,6 +326,7 @@ def write_run(out: Path, metrics: dict[str, Any]) -> Path:
     """config.json, metrics.json, report.md and the figure, appearing together or not at all."""
     from interp.files import atomic_directory, atomic_write_json, atomic_write_text
     from interp.reports.probe_figures import auroc_by_layer
+    from interp.reports.probe_report import report
 
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "config.json", metrics["config"])
@@ -411,58 +339,3 @@ def write_run(out: Path, metrics: dict[str, Any]) -> Path:
         )
         atomic_write_text(tmp / "report.md", report(metrics))
     return out
-
-
-def format_table(metrics: dict[str, Any]) -> str:
-    """The per-layer table as Markdown: each AUROC beside the control it must beat."""
-    lines = [
-        "| layer | logistic AUROC [95% CI] | null p95 (p) | mass-mean AUROC [95% CI] | null p95 (p) "
-        "| norm AUROC [95% CI] | beats null / norm |",
-        "| ---: | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in metrics["layers"]:
-        lines.append(
-            f"| {r['layer']} | {r['auroc']:.3f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}] "
-            f"| {r['null_p95']:.3f} ({r['p_value']:.3f}) "
-            f"| {r['mass_mean_auroc']:.3f} [{r['mass_mean_auroc_low']:.3f}, "
-            f"{r['mass_mean_auroc_high']:.3f}] "
-            f"| {r['mass_mean_null_p95']:.3f} ({r['mass_mean_p_value']:.3f}) "
-            f"| {r['norm_auroc']:.3f} [{r['norm_auroc_low']:.3f}, {r['norm_auroc_high']:.3f}] "
-            f"| {'yes' if r['beats_null'] else 'no'} / {'yes' if r['beats_norm'] else 'no'} |"
-        )
-    return "\n".join(lines)
-
-
-def report(metrics: dict[str, Any]) -> str:
-    """report.md: what was measured, the table, the best layer against its family-wise null."""
-    c, b = metrics["config"], metrics["best"]
-    unit = c.get("folds_by", "prompt")
-    verdict = "lies above" if b["beats_null"] else "does not clear"
-    return f"""# Linear probe sweep
-
-Model `{c["model"]}`, hook `{c["hook_kind"]}` at every layer, {c["positions"]} tokens;
-{c["n_prompts"]} prompts ({c["n_positive"]} labelled `{c["label_names"]["1"]}` = 1,
-{c["n_negative"]} labelled `{c["label_names"]["0"]}` = 0). Logistic probe on standardized features
-(C = {c["C"]}, no intercept) beside the difference-of-class-means baseline; {c["folds"]}-fold
-cross-validation split by {unit}; a response scores the mean of its token scores; AUROC over
-responses with a {c["n_boot"]}-resample bootstrap interval over {unit}s. Controls: the whole
-cross-validation rerun with shuffled labels ({c["n_perm"]} permutations; 95th percentile and
-one-sided p-value) and the AUROC of the activation norm alone (a probe must beat max(a, 1 - a)).
-
-{format_table(metrics)}
-
-**Best layer {b["layer"]}** (`{b["hook"]}`): logistic AUROC {b["auroc"]:.3f}
-(95% CI {b["auroc_low"]:.3f} to {b["auroc_high"]:.3f}); its interval {verdict} the 95th
-percentile of the best-of-{len(metrics["layers"])}-layers null, {b["null_max_p95"]:.3f}
-(family-wise p = {b["p_value_family"]:.3f}). Mass-mean baseline {b["mass_mean_auroc"]:.3f};
-activation norm alone {b["norm_auroc"]:.3f} (folded {b["norm_auroc_folded"]:.3f}).
-
-The bootstrap interval holds the out-of-fold scores fixed, so it leaves out how the probe varies
-with its training folds; the permutation null includes that, which is why both are reported.
-
-![AUROC by layer](figures/probe_auroc_by_layer.png)
-
-```json
-{json.dumps(b, indent=2)}
-```
-"""

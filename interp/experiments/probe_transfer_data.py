@@ -26,7 +26,7 @@ from torch import Tensor
 
 from interp.capture.items import Item, as_items
 from interp.errors import InterpError
-from interp.experiments.probe_sweep import binary_labels
+from interp.experiments.probe_labels import binary_labels
 from interp.probes.grouped import group_codes
 
 META_FIELDS = ("entity", "group", "topic", "object", "pair")
