@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import random
 
 from interp.cli.main import (
     add_backend_argument,
@@ -47,6 +46,14 @@ def register(commands) -> None:
         help="tokens read per item (several tokens of one item are averaged)",
     )
     ext.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
+    ext.add_argument(
+        "--from-store",
+        nargs=2,
+        default=None,
+        metavar=("POSITIVE_DIR", "NEGATIVE_DIR"),
+        help="read the activations from the stores `interp capture` wrote for --positive and "
+        "--negative with this model (--hooks HOOK --positions POSITIONS) instead of running it",
+    )
     ext.add_argument("--json", action="store_true", help="print a JSON summary")
 
     ali = add_command(
@@ -83,6 +90,14 @@ def register(commands) -> None:
     add_backend_argument(ali)
     add_load_arguments(ali)
     ali.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
+    ali.add_argument(
+        "--from-store",
+        nargs=2,
+        default=None,
+        metavar=("SOURCE_DIR", "TARGET_DIR"),
+        help="read the activations from the stores `interp capture` wrote for --prompts with "
+        "SOURCE and with TARGET (--hooks resid_post --positions last) instead of running them",
+    )
     ali.add_argument("--json", action="store_true", help="print fit quality as JSON")
 
 
@@ -102,9 +117,11 @@ def per_item(captured, hook_names, n_items):
 def run_extract(args: argparse.Namespace) -> int:
     from interp.capture.items import read_items
     from interp.capture.run import capture
+    from interp.capture.stored import read_capture
     from interp.directions import DirectionSet
     from interp.errors import InterpError
     from interp.store.provenance import dataset_hash
+    from interp.store.reader import ActivationReader
 
     positive, negative = read_items(args.positive), read_items(args.negative)
     if args.method in ("mean_difference", "pca_of_differences") and len(positive) != len(negative):
@@ -112,17 +129,23 @@ def run_extract(args: argparse.Namespace) -> int:
             f"{args.method} pairs items, but --positive has {len(positive)} and --negative {len(negative)}",
             fix="give files of equal length, or use --method class_mean_difference",
         )
+    stores = args.from_store or (None, None)
+    for store in args.from_store or ():
+        ActivationReader(store)  # a wrong path fails here, before the model loads
     model = load_model_from_args(args)
     acts = []
-    for items in (positive, negative):
-        got = capture(
-            model,
-            items,
-            args.hook,
-            positions=args.positions,
-            batch_size=args.batch_size,
-            progress=progress_enabled(),
-        )
+    for items, store in zip((positive, negative), stores, strict=True):
+        if store is not None:
+            got = read_capture(store, model, items, args.hook, positions=args.positions)
+        else:
+            got = capture(
+                model,
+                items,
+                args.hook,
+                positions=args.positions,
+                batch_size=args.batch_size,
+                progress=progress_enabled(),
+            )
         acts.append(per_item(got, got.hooks, len(items)))
     data_hash = dataset_hash(
         [i.to_json() for i in positive] + [{"negative": i.to_json()} for i in negative]
@@ -144,66 +167,34 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def run_align(args: argparse.Namespace) -> int:
-    from interp.align import fit_layer_maps, fit_report
-    from interp.capture.items import read_items
-    from interp.capture.run import capture
-    from interp.errors import InterpError
-    from interp.store.provenance import dataset_hash
+    """Parse, then `interp.experiments.align.run_align`; print the fit quality."""
+    from interp.experiments.align import AlignConfig
+    from interp.experiments.align import run_align as run_align_study
 
-    items = read_items(args.prompts)
-    if not 0.0 <= args.holdout < 1.0:
-        raise InterpError(f"--holdout {args.holdout} is not in [0, 1)", fix="use e.g. 0.25")
-    order = list(range(len(items)))
-    random.Random(args.seed).shuffle(order)
-    n_test = int(round(args.holdout * len(items)))
-    test, train = sorted(order[:n_test]), sorted(order[n_test:])
-    if len(train) < 2:
-        raise InterpError(
-            f"only {len(train)} training prompts after the holdout",
-            fix="give more prompts or a smaller --holdout",
-        )
-    acts = {}
-    models = {}
-    for role, spec in (("source", args.source), ("target", args.target)):
-        args.model = spec
-        models[role] = load_model_from_args(args)
-        got = capture(
-            models[role],
-            items,
-            "resid_post",
-            positions="last",
-            batch_size=args.batch_size,
-            progress=progress_enabled(),
-        )
-        acts[role] = got.activations
-    opts = {"rank": args.rank, "centre": args.centre} if args.fit == "unlock" else {}
-    maps = fit_layer_maps(
-        {h: a[train] for h, a in acts["source"].items()},
-        {h: a[train] for h, a in acts["target"].items()},
-        source=models["source"],
-        target=models["target"],
+    config = AlignConfig(
+        source=args.source,
+        target=args.target,
+        prompts=args.prompts,
+        out=args.out,
+        rank=args.rank,
         fit=args.fit,
+        centre=args.centre,
         layers=args.layers,
-        dataset_hash=dataset_hash(items[i].to_json() for i in train),
-        **opts,
+        holdout=args.holdout,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        from_store=tuple(args.from_store) if args.from_store else None,
     )
-    quality = {}
-    if test:
-        for target_layer, (source_layer, linear_map) in maps.maps.items():
-            x_s = acts["source"][f"blocks.{source_layer}.hook_resid_post"][test]
-            x_t = acts["target"][f"blocks.{target_layer}.hook_resid_post"][test]
-            quality[target_layer] = {
-                "source_layer": source_layer,
-                **fit_report(linear_map, x_s, x_t),
-            }
-    maps.save(args.out)
+
+    def load(spec: str):
+        return load_model_from_args(argparse.Namespace(**{**vars(args), "model": spec}))
+
+    result = run_align_study(config, load, progress_enabled())
     if args.json:
-        print_json(
-            {"out": args.out, "train": len(train), "held_out": len(test), "quality": quality}
-        )
+        print_json(result.summary())
     else:
         print(f"{'target':>6} {'source':>6} {'R^2':>8} {'cosine':>8}")
-        for layer, q in quality.items():
-            print(f"{layer:>6} {q['source_layer']:>6} {q['r2']:>8.3f} {q['mean_cosine']:>8.3f}")
+        for q in result.quality:
+            print(f"{q.target_layer:>6} {q.source_layer:>6} {q.r2:>8.3f} {q.mean_cosine:>8.3f}")
         print(f"wrote {args.out}")
     return 0

@@ -10,9 +10,7 @@ Registered in `interp.cli.main` by `probe.register(commands)`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
 from interp.cli.main import (
@@ -82,162 +80,54 @@ def register(commands: Any) -> None:
     cmd.add_argument(
         "--fpr", type=float, default=0.01, help="false-positive rate of the threshold on controls"
     )
+    cmd.add_argument(
+        "--from-store",
+        default=None,
+        metavar="DIR",
+        help="read the activations from a store `interp capture` wrote for --data with this model "
+        "(--hooks HOOK --positions POSITIONS --out DIR) instead of running the model over it",
+    )
     cmd.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    """Check everything, capture, sweep, fit; write only once every step has succeeded."""
-    from interp.capture.items import read_items
-    from interp.experiments.probe_sweep import (
-        SweepSettings,
-        binary_labels,
-        capture_layers,
-        check_fold_sizes,
-        check_out_dir,
-        describe_data,
-        format_table,
-        sweep_layers,
-        write_run,
-    )
+    """Parse, then `interp.experiments.probe.run_probe`; print the table or the metrics."""
+    from interp.experiments.probe import ProbeConfig
+    from interp.experiments.probe import run_probe as run_probe_study
+    from interp.experiments.probe_sweep import SweepSettings
+    from interp.reports.probe_report import format_table
 
-    _check_probe_options(args)
     settings = SweepSettings(
         args.hook, args.positions, args.C, args.folds, args.seed, args.permutations,
         args.bootstrap, args.batch_size,
     )  # fmt: skip
-    settings.check()
-    data = binary_labels(read_items(args.data))
-    check_fold_sizes(data.labels, settings.folds)
-    controls = read_items(args.calibrate) if args.calibrate else None
-    if controls is not None:
-        from interp.probes.calibrate import check_control_count
-
-        check_control_count(len(controls), args.fpr)  # before the sweep, not after it
-    check_out_dir(args.out)
-
+    config = ProbeConfig(
+        data=args.data,
+        out=args.out,
+        settings=settings,
+        layer=args.layer,
+        save_probe=args.save_probe,
+        calibrate=args.calibrate,
+        fpr=args.fpr,
+        from_store=args.from_store,
+    )
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    model = load_model_from_args(args)
-    layer = _resolve_layer(args.layer, model.n_layers)
-    rows = capture_layers(model, data.items, settings, progress_enabled())
-    metrics = {
-        "config": {**describe_data(model, data, settings), "data": args.data},
-        **sweep_layers(rows, data.labels, settings),
-    }
-    probe = None
-    if args.save_probe:
-        layer = metrics["best"]["layer"] if layer is None else layer
-        probe = _final_probe(model, rows, data, settings, layer, metrics["config"]["dataset_hash"])
-        warning = _below_control(metrics["layers"], layer)
-        if warning:
-            probe = dataclasses.replace(probe, warning=warning)
-            print(f"interp: warning: {warning}", file=sys.stderr)
-        if controls is not None:
-            probe = _calibrated(model, probe, controls, settings, args.fpr)
-        metrics["probe"] = _describe_probe(probe, args.save_probe, args.calibrate)
-
-    write_run(Path(args.out), metrics)
-    if probe is not None:
-        probe.save(args.save_probe)
+    result = run_probe_study(config, lambda: load_model_from_args(args), progress_enabled())
+    if result.saved is not None and result.saved.probe.warning:
+        print(f"interp: warning: {result.saved.probe.warning}", file=sys.stderr)
+    metrics = result.metrics()
     if args.json:
         print_json(metrics)
     else:
         print(format_table(metrics))
-        best = metrics["best"]
+        best = result.best
         print(
             f"best layer {best['layer']}: AUROC {best['auroc']:.3f} "
             f"[{best['auroc_low']:.3f}, {best['auroc_high']:.3f}] vs best-layer null p95 "
             f"{best['null_max_p95']:.3f}; wrote {args.out}"
-            + (f" and {args.save_probe}" if probe is not None else "")
+            + (f" and {args.save_probe}" if result.saved is not None else "")
         )
     return 0
-
-
-def _check_probe_options(args: argparse.Namespace) -> None:
-    """Options that only make sense together, and output paths, refused before any work."""
-    from interp.errors import InterpError
-
-    if args.save_probe is None and (args.layer is not None or args.calibrate is not None):
-        raise InterpError(
-            "--layer and --calibrate choose and calibrate the saved probe, but no --save-probe "
-            "was given",
-            fix="add --save-probe FILE.safetensors",
-        )
-    if args.save_probe is not None and Path(args.save_probe).is_dir():
-        raise InterpError(f"--save-probe {args.save_probe} is a directory", fix="name a file")
-    if not 0 < args.fpr < 1:
-        raise InterpError(f"--fpr must lie in (0, 1), got {args.fpr}", fix="use e.g. 0.01")
-
-
-def _resolve_layer(layer: int | None, n_layers: int) -> int | None:
-    from interp.errors import InterpError
-
-    if layer is None:
-        return None
-    if not -n_layers <= layer < n_layers:
-        raise InterpError(
-            f"layer {layer} is out of range for a model of {n_layers} layers",
-            fix=f"use a layer from {-n_layers} to {n_layers - 1}",
-        )
-    return layer % n_layers
-
-
-def _final_probe(model, rows, data, settings, layer: int, data_hash: str):
-    """The logistic probe at `layer` fitted on every prompt (the sweep's numbers are its estimate)."""
-    from interp.probes import fit_logistic_probe
-
-    hook = rows.hooks[layer]
-    return fit_logistic_probe(
-        rows.rows[hook],
-        data.labels,
-        rows.prompt_index,
-        settings.C,
-        model=model,
-        hook=hook,
-        dataset_hash=data_hash,
-    )
-
-
-def _calibrated(model, probe, controls, settings, fpr: float):
-    """The probe with a threshold from per-response scores of the control prompts."""
-    from interp.capture.run import capture
-    from interp.probes import calibrate_probe
-
-    got = capture(
-        model,
-        controls,
-        probe.hook,
-        positions=settings.positions,
-        batch_size=settings.batch_size,
-        progress=progress_enabled(),
-    )
-    return calibrate_probe(probe, got.activations[probe.hook], got.prompt_index, fpr=fpr)
-
-
-def _below_control(table: list[dict[str, Any]], layer: int) -> str:
-    """A warning when the saved layer's cross-validated AUROC does not beat its shuffled-label
-    control (the 95th percentile of the permutation null), else ""."""
-    row = next(r for r in table if r["layer"] == layer)
-    if row["auroc"] >= row["null_p95"]:
-        return ""
-    return (
-        f"layer {layer}'s cross-validated AUROC {row['auroc']:.3f} is below its shuffled-label "
-        f"control ({row['null_p95']:.3f} at the 95th percentile): the saved probe may read nothing"
-    )
-
-
-def _describe_probe(probe, path: str, control_file: str | None) -> dict[str, Any]:
-    return {
-        "warning": probe.warning or None,
-        "path": path,
-        "hook": probe.hook,
-        "layer": probe.layer,
-        "method": probe.method,
-        "C": probe.C,
-        "threshold": probe.threshold,
-        "threshold_fpr": probe.threshold_fpr,
-        "n_control": probe.n_control,
-        "control_file": control_file,
-    }
