@@ -60,7 +60,9 @@ def node_of(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "interp" or len(parts) < 2:
         return None
-    return parts[1]
+    name = parts[1]
+    exists = (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file() or name == "kernels"
+    return name if exists else None  # `from interp import __version__` names no layer
 
 
 def import_graph() -> dict[str, dict[str, set[str]]]:
