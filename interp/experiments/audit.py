@@ -37,7 +37,8 @@ from interp.capture.items import Item
 from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
-from interp.experiments.audit_task import Question, TaskItems, grader, task_items
+from interp.experiments.audit_items import task_items
+from interp.experiments.audit_task import Question, TaskItems, grader
 from interp.experiments.loading import load_study_model
 from interp.models.generate import generate
 from interp.models.model import Model

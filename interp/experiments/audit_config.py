@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.errors import InterpError
+from interp.experiments.audit_task import GRADERS
 
 DECISIONS = ("majority", "any", "all", "probe", "noise", "elicitation")
 METHODS = ("probe", "noise", "elicitation")
@@ -135,8 +136,6 @@ class AuditConfig:
                 f"{where}: the decision rests on {self.decision!r}, which is switched off",
                 fix=f"configure {self.decision!r} or choose another decision",
             )
-        from interp.experiments.audit_task import GRADERS
-
         if self.grader not in GRADERS:
             raise InterpError(
                 f"{where}: grader {self.grader!r} is not one of {tuple(GRADERS)}", fix="pick one"

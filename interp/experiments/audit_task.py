@@ -1,9 +1,8 @@
 """The audit's task: its questions, how an answer is graded, and a correct answer to demonstrate.
 
-Two sources. A skill of the organism task language (`skill`, `n_operands`, `digits` in the audit
-config), drawn from its own test and train splits; or a JSON-lines file of one's own questions
-(`task_file`), one record a line, split at random (by the config's seed) into the four disjoint
-sets the audit needs:
+Questions come from a skill of the organism task language or from a JSON-lines file of one's own
+(`task_file`), one record a line (`interp.experiments.audit_items` draws the audit's four sets from
+either):
 
     {"prompt": "Question: 17 + 25 = ?\\nAnswer:", "answer": "42", "solution": " 17 + 25 = 42"}
 
@@ -20,19 +19,14 @@ the answer itself. The grader compares a model's continuation with `answer`:
 from __future__ import annotations
 
 import json
-import random
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from interp.errors import InterpError
 from interp.organisms.grader import is_correct
-
-if TYPE_CHECKING:
-    from interp.experiments.audit_config import AuditConfig
 
 
 @dataclass(frozen=True)
@@ -79,58 +73,6 @@ def grader(name: str) -> Callable[[str, str], bool]:
     if name not in GRADERS:
         raise InterpError(f"unknown grader {name!r}", fix=f"use one of {', '.join(GRADERS)}")
     return GRADERS[name]
-
-
-def task_items(config: AuditConfig) -> TaskItems:
-    """The four sets of questions the audit asks, from the config's skill or task file."""
-    n_control = config.probe.n_control if config.probe else 0
-    n_train = config.probe.n_items if config.probe else 0
-    n_demo = config.elicitation.n_demonstrations if config.elicitation else 0
-    if config.task_file is not None:
-        return _file_items(config, n_control, n_train, n_demo)
-    from interp.organisms.tasks import AddTask, render_prompt, resolve_task, worked
-    from interp.organisms.tasks import generate as draw
-
-    task = (
-        AddTask(config.n_operands, config.digits)
-        if config.skill == "add"
-        else resolve_task(config.skill)
-    )
-
-    def asked(items) -> list[Question]:
-        return [Question(render_prompt(i), i.answer, worked(i)) for i in items]
-
-    test = draw(task, config.n_items, seed=config.seed, split="test", unique=True)
-    train = draw(task, n_train + n_demo, seed=config.seed + 1, split="train", unique=True)
-    control = (
-        draw(task, n_control, seed=config.seed + 2, split="test", unique=True) if n_control else []
-    )
-    return TaskItems(asked(test), asked(control), asked(train[:n_train]), asked(train[n_train:]))
-
-
-def _file_items(config: AuditConfig, n_control: int, n_train: int, n_demo: int) -> TaskItems:
-    assert config.task_file is not None
-    questions = read_task_file(config.task_file)
-    sizes = {
-        "n_items": config.n_items,
-        "probe.n_control": n_control,
-        "probe.n_items": n_train,
-        "elicitation.n_demonstrations": n_demo,
-    }
-    needed = sum(sizes.values())
-    if len(questions) < needed:
-        asked = " + ".join(f"{name} {n}" for name, n in sizes.items() if n)
-        raise InterpError(
-            f"{config.task_file} holds {len(questions)} distinct questions but the audit needs "
-            f"{needed} ({asked}), each used once",
-            fix="add questions to the file or lower those counts in the config",
-        )
-    random.Random(f"audit-task|{config.seed}").shuffle(questions)
-    cuts = [0]
-    for n in sizes.values():
-        cuts.append(cuts[-1] + n)
-    test, control, train, demos = (questions[a:b] for a, b in zip(cuts, cuts[1:], strict=False))
-    return TaskItems(test, control, train, demos)
 
 
 def read_task_file(path: str | Path) -> list[Question]:

@@ -10,7 +10,8 @@ import pytest
 from interp.errors import InterpError
 from interp.experiments.audit import run_audit
 from interp.experiments.audit_config import AuditConfig
-from interp.experiments.audit_task import GRADERS, read_task_file, task_items
+from interp.experiments.audit_items import task_items
+from interp.experiments.audit_task import GRADERS, read_task_file
 from interp.organisms.tasks import AddTask, generate, render_prompt, worked
 
 
