@@ -133,7 +133,7 @@ def run_probe(
     run_config = {**describe_data(model, data, settings), "data": config.data}
     if config.from_store is not None:
         run_config["from_store"] = config.from_store
-    sweep = sweep_layers(rows, data.labels, settings)
+    sweep = sweep_layers(rows, data.labels, settings, progress=progress)
     result = ProbeResult(run_config, sweep["layers"], sweep["best"])
     if config.save_probe:
         layer = result.best["layer"] if layer is None else layer

@@ -152,14 +152,22 @@ def capture_layers(
 
 
 def sweep_layers(
-    data: LayerRows, labels: Tensor, settings: SweepSettings, groups: Tensor | None = None
+    data: LayerRows,
+    labels: Tensor,
+    settings: SweepSettings,
+    groups: Tensor | None = None,
+    *,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The per-layer table and the best layer judged against the null of the best layer.
 
     `groups` (one id per prompt) splits folds and intervals by group; None splits by prompt.
     """
+    from interp.progress import track
+
     table, nulls = [], []
-    for layer, hook in enumerate(data.hooks):
+    layers = track(list(enumerate(data.hooks)), "probe sweep", unit="layer", enabled=progress)
+    for layer, hook in layers:
         entry, null = sweep_one_layer(
             data.rows[hook], labels, data.prompt_index, settings, fold_groups=groups
         )
@@ -313,7 +321,10 @@ def run_probe_sweep(
         config |= {"folds_by": "group", "n_groups": int(codes.unique().numel())}
     if from_store is not None:
         config["from_store"] = str(from_store)
-    metrics = {"config": config, **sweep_layers(rows, data.labels, settings, codes)}
+    metrics = {
+        "config": config,
+        **sweep_layers(rows, data.labels, settings, codes, progress=progress),
+    }
     if out is not None:
         write_run(Path(out), metrics)
     return metrics

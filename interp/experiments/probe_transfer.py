@@ -120,7 +120,7 @@ def run_probe_transfer(
     study = prepare(config)
     check_out_dir(out)
     rows = [capture_rows(study, name, spec, progress) for name, spec in config.models.items()]
-    models = [probe_layers(r, study) for r in rows]
+    models = [probe_layers(r, study, progress) for r in rows]
     carried = [
         carry(rows[i], rows[1 - i], models[i], models[1 - i], study) for i in range(len(rows))
     ]
@@ -185,13 +185,13 @@ def capture_rows(study: Study, name: str, spec: str, progress: bool) -> ModelRow
 # ---- one model's probes ---------------------------------------------------------------------
 
 
-def probe_layers(r: ModelRows, study: Study) -> ModelProbes:
+def probe_layers(r: ModelRows, study: Study, progress: bool = False) -> ModelProbes:
     """The grouped probe sweep on the training statements, and a held-out test at every layer."""
     c, train, test = study.config, study.train, study.test
     settings = SweepSettings(c.hook, "last", c.C, c.folds, c.seed, c.n_perm, c.n_boot, c.batch_size)
     hooks = [r.hook(layer) for layer in r.layers]
     data = LayerRows(hooks, {r.hook(k): r.train[k] for k in r.layers}, torch.arange(len(train)))
-    sweep = sweep_layers(data, train.labels, settings, groups=train.group_ids)
+    sweep = sweep_layers(data, train.labels, settings, groups=train.group_ids, progress=progress)
     rows = []
     for entry, layer in zip(sweep["layers"], r.layers, strict=True):
         probe = fit_logistic_probe(r.train[layer].double(), train.labels, None, c.C)
