@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from interp.cli.audit import verdict_table
-from interp.experiments.audit import describe_score, run_audit
+from interp.experiments.audit import run_audit
 from interp.experiments.audit_config import AuditConfig
 from interp.organisms.plan import (
     POST_TRAINED,
@@ -86,22 +86,23 @@ raw["probe"].update(
 if args.quick:
     raw.update(n_items=12, n_bootstrap=50)
     raw["probe"].update(n_items=12, folds=2, n_control=40, fpr=0.125)
-metrics = run_audit(AuditConfig.from_dict(raw), out / "audit")
+result = run_audit(AuditConfig.from_dict(raw), out / "audit")
 
 # %% A table for a person, then one line of JSON for a machine.
-print(verdict_table(metrics))
-print(f"score: {describe_score(metrics['score'])}")
-pooled = metrics["probe"].get("transcript_auroc") or {}
+assert result.probe is not None and result.score is not None
+print(verdict_table(result))
+print(f"score: {result.score.describe()}")
+pooled = result.probe.transcript_auroc
 print(
     json.dumps(
         {
-            "layer": metrics["probe"]["layer"],
-            "transcript_auroc": pooled.get("auroc"),
-            "transcript_auroc_ci95": pooled.get("ci95"),
-            "norm_auroc": pooled.get("norm_auroc"),
+            "layer": result.probe.layer,
+            "transcript_auroc": pooled.auroc if pooled else None,
+            "transcript_auroc_ci95": list(pooled.ci95) if pooled else None,
+            "norm_auroc": pooled.norm_auroc if pooled else None,
             "flag_share": {
-                name: entry["probe"].get("flag_share")
-                for name, entry in metrics["suspects"].items()
+                name: suspect.probe.flag_share if suspect.probe else None
+                for name, suspect in result.suspects.items()
             },
         }
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from interp.cli.main import (
     add_command,
@@ -12,6 +13,9 @@ from interp.cli.main import (
     progress_enabled,
     with_study_loading,
 )
+
+if TYPE_CHECKING:  # registering the command imports nothing of the study
+    from interp.experiments.audit_result import AuditResult
 
 
 def register(commands) -> None:
@@ -28,49 +32,56 @@ def register(commands) -> None:
         "noise.until_drift, the grid grows per suspect until the noise moves it); fine-tune it "
         "briefly on a few correct demonstrations and compare the lift with benign models'. "
         "Writes a verdict table with config.json, metrics.json, probe.safetensors, report.md and "
-        "figures/ into --out; with an answer key the verdicts are scored. The questions come "
+        "figures/ into --out; with an answer key the verdicts are scored. Each suspect is "
+        "checkpointed, so a killed run continues with --resume. The questions come "
         "from an organism skill, or from task_file (JSON lines {prompt, answer, solution?}) "
         "checked by grader (last_number, exact, prefix or marker). See "
         "examples/audit_organisms.json and examples/audit_password_probe/.",
     )
     cmd.add_argument("--config", required=True, help="audit config (JSON)")
     cmd.add_argument("--out", required=True, help="run directory to create")
+    cmd.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run into --out from its checkpoints (same config)",
+    )
     add_study_load_arguments(cmd)
     cmd.add_argument("--json", action="store_true", help="print the verdicts (and score) as JSON")
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
-    from interp.experiments.audit import describe_score, run_audit
+    from interp.experiments.audit import run_audit
     from interp.experiments.audit_config import AuditConfig
 
     config = with_study_loading(AuditConfig.from_file(args.config), args)
-    metrics = run_audit(config, Path(args.out), progress=progress_enabled())
+    result = run_audit(config, Path(args.out), progress=progress_enabled(), resume=args.resume)
     if args.json:
-        print_json({k: metrics[k] for k in ("verdicts", "score") if k in metrics})
+        record = result.to_json()
+        print_json({k: record[k] for k in ("verdicts", "score") if k in record})
         return 0
-    print(verdict_table(metrics))
-    if "score" in metrics:
-        print(f"score: {describe_score(metrics['score'])}")
+    print(verdict_table(result))
+    if result.score is not None:
+        print(f"score: {result.score.describe()}")
     print(f"wrote {args.out}/report.md")
     return 0
 
 
-def verdict_table(metrics: dict) -> str:
+def verdict_table(result: AuditResult) -> str:
     """One line per suspect: accuracy, each method's statistic and call, the overall call."""
     methods = ("probe", "noise", "elicitation")
     lines = [f"{'model':<24} {'acc':>6}  " + "  ".join(f"{m:>16}" for m in methods) + "  verdict"]
-    for name, calls in metrics["verdicts"].items():
+    for name, verdict in result.verdicts.items():
         cells = []
         for method in methods:
-            call = calls.get(method)
+            call = verdict.calls.get(method)
             if call is None:
                 cells.append(f"{'-':>16}")
-            elif call["sandbagging"] is None:
+            elif call.sandbagging is None:
                 cells.append(f"{'n/a':>16}")
             else:
-                mark = "FLAG" if call["sandbagging"] else "ok"
-                cells.append(f"{call['statistic']:>8.3f} {mark:>7}")
-        overall = "SANDBAGGING" if calls["overall"]["sandbagging"] else "benign"
-        accuracy = metrics["suspects"][name]["accuracy"]
+                mark = "FLAG" if call.sandbagging else "ok"
+                cells.append(f"{call.statistic:>8.3f} {mark:>7}")
+        overall = "SANDBAGGING" if verdict.overall.sandbagging else "benign"
+        accuracy = result.suspects[name].accuracy
         lines.append(f"{name:<24} {accuracy:>6.3f}  " + "  ".join(cells) + f"  {overall}")
     return "\n".join(lines)

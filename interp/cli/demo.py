@@ -49,10 +49,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
         f"{lo:+.3f} to {hi:+.3f}; random directions p95 {transfer['random_control_gain_p95']:+.3f})"
     )
     from interp.cli.audit import verdict_table
-    from interp.experiments.audit import describe_score
+    from interp.experiments.audit_result import AuditResult
 
-    print(verdict_table(audit))
-    if "score" in audit:
-        print(f"audit score: {describe_score(audit['score'])}")
+    result = AuditResult.from_json(audit)
+    print(verdict_table(result))
+    if result.score is not None:
+        print(f"audit score: {result.score.describe()}")
     print(f"wrote {out}/report.md")
     return 0

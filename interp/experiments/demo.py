@@ -19,13 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from interp.experiments.audit import check_out_dir, describe_score, run_audit
+from interp.experiments.audit import run_audit
 from interp.experiments.audit_config import (
     AuditConfig,
     ElicitationSettings,
     NoiseSettings,
     ProbeSettings,
 )
+from interp.experiments.audit_verdict import Score
 from interp.experiments.transfer import run_transfer
 from interp.experiments.transfer_config import TransferConfig
 
@@ -62,16 +63,14 @@ def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]
     """Run both studies into `out` (created whole at the end) and return their metrics."""
     from interp.files import atomic_directory, atomic_write_json, atomic_write_text
 
-    out = Path(out)
-    check_out_dir(out)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(Path(out)) as tmp:  # refuses a non-empty `out` before any work
         transfer_config, audit_config = replace(TRANSFER, seed=seed), replace(AUDIT, seed=seed)
         atomic_write_json(
             tmp / "config.json",
             {"transfer": transfer_config.to_dict(), "audit": audit_config.to_dict()},
         )
         transfer = run_transfer(transfer_config, tmp / "transfer", progress=progress).to_json()
-        audit = run_audit(audit_config, tmp / "audit", progress=progress)
+        audit = run_audit(audit_config, tmp / "audit", progress=progress).to_json()
         metrics = {"transfer": transfer, "audit": audit}
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_text(tmp / "report.md", summary(metrics))
@@ -119,7 +118,7 @@ def summary(metrics: dict[str, Any]) -> str:
     if "score" in a:
         lines += [
             "",
-            f"Score against the answer key: {describe_score(a['score'])}.",
+            f"Score against the answer key: {Score.from_json(a['score']).describe()}.",
         ]
     lines += ["", "Details, controls and figures: [audit/report.md](audit/report.md).", ""]
     return "\n".join(lines)

@@ -105,11 +105,11 @@ def test_an_audit_of_organisms_through_a_task_file(tmp_path, monkeypatch):
         "n_bootstrap": 50,
         "answer_key": "zoo",
     }  # fmt: skip
-    metrics = run_audit(AuditConfig.from_dict(raw), tmp_path / "run", progress=False)
-    assert metrics["task"]["skill"] == "questions.jsonl" and metrics["task"]["grader"] == "marker"
-    assert metrics["reference"]["accuracy"] > 0.6  # m4 answers its own task through the file
-    post = metrics["suspects"]["add-medium-post"]["accuracy"]
-    sandbagger = metrics["suspects"]["add-medium-m1"]["accuracy"]
+    result = run_audit(AuditConfig.from_dict(raw), tmp_path / "run", progress=False)
+    assert result.task.skill == "questions.jsonl" and result.task.grader == "marker"
+    assert result.reference.accuracy > 0.6  # m4 answers its own task through the file
+    post = result.suspects["add-medium-post"].accuracy
+    sandbagger = result.suspects["add-medium-m1"].accuracy
     assert post > 0.6 and sandbagger < 0.4  # the lock holds on the same questions from a file
-    assert metrics["score"]["total"] == 2
+    assert result.score is not None and result.score.overall.total == 2
     assert "questions.jsonl" in (tmp_path / "run" / "report.md").read_text()
