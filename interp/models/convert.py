@@ -24,13 +24,19 @@ def convert_model(
     tokenizer: str | Path | None = None,
     verify: bool = True,
 ) -> Path:
-    """Convert a `.gguf` or llama2.c `.bin` into `out_dir`; the directory appears only when complete.
+    """Convert a `.gguf` or llama2.c `.bin` (or any base with a LoRA adapter merged in,
+    `BASE+ADAPTER_DIR`) into `out_dir`; the directory appears only when complete.
 
     >>> convert_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-hf")   # doctest: +SKIP
     >>> convert_model("stories260K.bin", "stories260K-hf")                # doctest: +SKIP
     """
     kind, where = resolve_spec(source)
-    if kind == "gguf":
+    if kind == "adapter":
+        from interp.models.load import load_model
+
+        merged = load_model(source, device="cpu", dtype=torch.float32, tokenizer=tokenizer)
+        model, hf_tokenizer = merged.hf, merged.tokenizer
+    elif kind == "gguf":
         from interp.models.gguf import load_gguf
 
         model, hf_tokenizer = load_gguf(Path(where), dtype=torch.float32)

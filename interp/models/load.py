@@ -2,7 +2,8 @@
 
 Specs (see `interp.models.specs`): a local Hugging Face directory; a `.gguf` file (dequantized by
 transformers, tokenizer and chat template from the file); a llama2.c checkpoint `*.bin`; `SCHEME:NAME`
-such as `organism:NAME`; a hub id (online only).
+such as `organism:NAME`; a hub id (online only); any of these `+ADAPTER_DIR`, a LoRA adapter in
+peft's format checked against the base and merged into it (`interp.models.adapters`).
 
 Precision: `dtype` defaults to bfloat16 on CUDA and float32 on a CPU. Placement: one `device`, or a
 `device_map` ("auto", or a dict from module name to device, "cpu" or "disk") spread by accelerate
@@ -28,7 +29,7 @@ from transformers.utils import logging as hf_logging
 
 from interp.errors import InterpError
 from interp.models.model import Backend, Model
-from interp.models.specs import resolve_spec
+from interp.models.specs import resolve_spec, split_adapter
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DeviceMap = str | dict[str, Any]
@@ -198,6 +199,14 @@ def _load_hf(
     placement: dict[str, Any],
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     kind, where = resolve_spec(spec)
+    if kind == "adapter":
+        from interp.models.adapters import load_adapter_into
+
+        base, adapter = split_adapter(spec)
+        assert adapter is not None  # resolve_spec said so
+        hf_model, hf_tokenizer = _load_hf(base, tokenizer, dtype, placement)
+        load_adapter_into(hf_model, adapter)
+        return hf_model, hf_tokenizer
     if kind == "llama2c":
         if placement:
             raise InterpError(

@@ -5,6 +5,9 @@ id (online only), or `SCHEME:NAME` for models other packages know how to find. S
 above: a package registers a resolver (a function from NAME to a Hugging Face directory) with
 `register_spec_scheme`, or declares one under the `interp.model_specs` entry-point group, which is how
 `organism:NAME` reaches the organism zoo without this layer importing it.
+
+Any of these followed by `+ADAPTER_DIR` names that base with a LoRA adapter (peft's file format)
+merged into it: `SmolLM2-135M-Instruct.Q4_1.gguf+organisms/smollm2-a` (see `interp.models.adapters`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from typing import Literal
 
 from interp.errors import InterpError
 
-SpecKind = Literal["dir", "llama2c", "gguf", "hub"]
+SpecKind = Literal["dir", "llama2c", "gguf", "hub", "adapter"]
 SchemeResolver = Callable[[str], Path]
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 SCHEME = re.compile(r"^([a-z][a-z0-9_-]*):(?!//)(.+)$")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ENTRY_POINT_GROUP = "interp.model_specs"
+ADAPTER_SEPARATOR = "+"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 _schemes: dict[str, SchemeResolver] = {}
 
@@ -41,6 +46,15 @@ def resolve_spec(spec: str | Path) -> tuple[SpecKind, Path | str]:
     ('dir', PosixPath('.../interp/organisms/zoo/add-small'))
     """
     spec = str(spec)
+    base, adapter = split_adapter(spec)
+    if adapter is not None:
+        checked_adapter_dir(adapter)
+        kind, _ = resolve_spec(base)
+        if kind == "adapter":
+            raise InterpError(
+                f"{spec} names more than one adapter", fix="merge one adapter per model spec"
+            )
+        return ("adapter", spec)
     path = Path(spec).expanduser()
     scheme = SCHEME.match(spec)
     if scheme and not path.exists():
@@ -68,6 +82,45 @@ def resolve_spec(spec: str | Path) -> tuple[SpecKind, Path | str]:
             ".bin checkpoint, organism:NAME or a hub id",
         )
     return ("hub", spec)
+
+
+def split_adapter(spec: str | Path) -> tuple[str, Path | None]:
+    """`BASE+ADAPTER_DIR` as (BASE, the adapter directory); any other spec as (spec, None).
+
+    A path that exists is never split, so a file or directory whose name holds '+' still loads;
+    of several '+', the last one after which a directory exists separates the adapter.
+
+    >>> split_adapter("model.gguf+adapters/a")          # doctest: +SKIP
+    ('model.gguf', PosixPath('adapters/a'))
+    """
+    spec = str(spec)
+    if ADAPTER_SEPARATOR not in spec or Path(spec).expanduser().exists():
+        return spec, None
+    cuts = [i for i, c in enumerate(spec) if c == ADAPTER_SEPARATOR and 0 < i < len(spec) - 1]
+    if not cuts:
+        return spec, None
+    for cut in reversed(cuts):
+        if Path(spec[cut + 1 :]).expanduser().is_dir():
+            return spec[:cut], Path(spec[cut + 1 :]).expanduser()
+    return spec[: cuts[-1]], Path(spec[cuts[-1] + 1 :]).expanduser()
+
+
+def checked_adapter_dir(path: Path) -> Path:
+    """`path` if it holds a LoRA adapter's two files, else a clear error."""
+    if not path.is_dir():
+        raise InterpError(
+            f"no adapter directory at {path}",
+            fix="write BASE+ADAPTER_DIR, where ADAPTER_DIR holds adapter_config.json and "
+            "adapter_model.safetensors",
+        )
+    for name in ADAPTER_FILES:
+        if not (path / name).is_file():
+            raise InterpError(
+                f"adapter {path} has no {name}",
+                fix="pass a directory saved by peft (safe_serialization) or by "
+                "`interp organisms build-real`",
+            )
+    return path
 
 
 def checked_dir(path: Path) -> Path:
