@@ -31,8 +31,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from interp.experiments.demo import run_demo
 
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    metrics = run_demo(out, seed=args.seed, progress=progress_enabled())
-    transfer, audit = metrics["transfer"], metrics["audit"]
+    demo = run_demo(out, seed=args.seed, progress=progress_enabled())
+    transfer, audit = demo.transfer.to_json(), demo.audit.to_json()
     if args.json:
         print_json(
             {
@@ -49,11 +49,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
         f"{lo:+.3f} to {hi:+.3f}; random directions p95 {transfer['random_control_gain_p95']:+.3f})"
     )
     from interp.cli.audit import verdict_table
-    from interp.experiments.audit_result import AuditResult
 
-    result = AuditResult.from_json(audit)
-    print(verdict_table(result))
-    if result.score is not None:
-        print(f"audit score: {result.score.describe()}")
+    print(verdict_table(demo.audit))
+    if demo.audit.score is not None:
+        print(f"audit score: {demo.audit.score.describe()}")
     print(f"wrote {out}/report.md")
     return 0

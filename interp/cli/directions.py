@@ -101,57 +101,27 @@ def register(commands) -> None:
     ali.add_argument("--json", action="store_true", help="print fit quality as JSON")
 
 
-def per_item(captured, hook_names, n_items):
-    """One row per item: the mean of its selected tokens."""
-    import torch
-
-    out = {}
-    for hook in hook_names:
-        rows = captured.activations[hook].float()
-        sums = torch.zeros(n_items, rows.shape[1]).index_add_(0, captured.prompt_index, rows)
-        counts = torch.bincount(captured.prompt_index, minlength=n_items).clamp(min=1)
-        out[hook] = sums / counts[:, None]
-    return out
-
-
 def run_extract(args: argparse.Namespace) -> int:
+    """Check the files, load the model, then `interp.experiments.extract.extract_directions`."""
     from interp.capture.items import read_items
-    from interp.capture.run import capture
-    from interp.capture.stored import read_capture
-    from interp.directions import DirectionSet
-    from interp.errors import InterpError
-    from interp.store.provenance import dataset_hash
+    from interp.experiments.extract import check_contrast, extract_directions
     from interp.store.reader import ActivationReader
 
     positive, negative = read_items(args.positive), read_items(args.negative)
-    if args.method in ("mean_difference", "pca_of_differences") and len(positive) != len(negative):
-        raise InterpError(
-            f"{args.method} pairs items, but --positive has {len(positive)} and --negative {len(negative)}",
-            fix="give files of equal length, or use --method class_mean_difference",
-        )
-    stores = args.from_store or (None, None)
+    check_contrast(args.method, positive, negative)
     for store in args.from_store or ():
         ActivationReader(store)  # a wrong path fails here, before the model loads
     model = load_model_from_args(args)
-    acts = []
-    for items, store in zip((positive, negative), stores, strict=True):
-        if store is not None:
-            got = read_capture(store, model, items, args.hook, positions=args.positions)
-        else:
-            got = capture(
-                model,
-                items,
-                args.hook,
-                positions=args.positions,
-                batch_size=args.batch_size,
-                progress=progress_enabled(),
-            )
-        acts.append(per_item(got, got.hooks, len(items)))
-    data_hash = dataset_hash(
-        [i.to_json() for i in positive] + [{"negative": i.to_json()} for i in negative]
-    )
-    directions = DirectionSet.from_contrast(
-        acts[0], acts[1], args.method, model=model, dataset_hash=data_hash
+    directions = extract_directions(
+        model,
+        positive,
+        negative,
+        args.method,
+        hook=args.hook,
+        positions=args.positions,
+        batch_size=args.batch_size,
+        from_store=tuple(args.from_store) if args.from_store else None,
+        progress=progress_enabled(),
     )
     directions.save(args.out)
     summary = {

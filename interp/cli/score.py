@@ -14,9 +14,8 @@ Registered in `interp.cli.main` by `score.register(commands)`.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from interp.cli.main import (
     add_command,
@@ -25,9 +24,6 @@ from interp.cli.main import (
     print_json,
     progress_enabled,
 )
-
-if TYPE_CHECKING:
-    from interp.capture.batching import Positions
 
 
 def register(commands: Any) -> None:
@@ -71,78 +67,39 @@ def register(commands: Any) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """Check the files and the probe against the model, then capture, score and write."""
+    """Check the files and the probe, load the model, then `interp.experiments.score`."""
     from interp.capture.items import read_items
-    from interp.capture.run import capture
     from interp.errors import InterpError
+    from interp.experiments.score import score_positions, score_probe, write_scores
     from interp.probes import LinearProbe
 
     if args.out is not None and Path(args.out).is_dir():
         raise InterpError(f"--out {args.out} is a directory", fix="name a .jsonl file")
     items = read_items(args.data)
-    positions = _positions(args.positions, items)
+    positions = score_positions(args.positions, items)
     probe = LinearProbe.load(args.probe)
     model = load_model_from_args(args)
-    try:
-        probe.check_model(model, strict=not args.any_config)
-    except InterpError as err:
-        fix = err.fix
-        if not args.any_config and "config hash" in err.problem:
-            fix = "score the model it was fitted on, or add --any-config for a fine-tuned sibling"
-        raise InterpError(err.problem, fix=fix) from err
-
-    hook = str(probe.hook)  # a loaded probe always names its hook
-    got = capture(
+    scored = score_probe(
         model,
+        probe,
         items,
-        hook,
         positions=positions,
+        any_config=args.any_config,
         batch_size=args.batch_size,
+        n_boot=args.bootstrap,
+        seed=args.seed,
         progress=progress_enabled(),
     )
-    assert got.prompt_index is not None
-    scores = probe.score_responses(got.activations[hook].float(), got.prompt_index, len(items))
-    summary = summarize(probe, scores, n_boot=args.bootstrap, seed=args.seed)
+    summary = scored.summary()
     summary.update({"model": args.model, "probe": args.probe, "data": args.data})
-    summary["positions"] = positions
     if args.out is not None:
-        _write_scores(Path(args.out), items, scores, probe)
+        write_scores(args.out, items, scored)
         summary["out"] = args.out
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary))
     return 0
-
-
-def summarize(probe, scores, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Mean score and, with a threshold, the share of items above it, each with a 95% interval."""
-    from interp.probes import bootstrap_ci, share_interval
-
-    kept = scores[~scores.isnan()]
-    summary: dict[str, Any] = {
-        "hook": probe.hook,
-        "n_items": int(scores.numel()),
-        "n_scored": int(kept.numel()),
-        "n_empty": int(scores.numel() - kept.numel()),
-        "threshold": probe.threshold,
-        "threshold_fpr": probe.threshold_fpr,
-        "mean_score": None,
-        "mean_score_ci95": None,
-        "flag_share": None,
-        "flag_share_ci95": None,
-    }
-    if kept.numel() == 0:
-        return summary
-    mean = bootstrap_ci(lambda s: float(s.mean()), kept, n=n_boot, seed=seed)
-    summary["mean_score"] = float(kept.mean())
-    summary["mean_score_ci95"] = [mean.low, mean.high]
-    if probe.threshold is not None:
-        flagged = probe.flag(kept)
-        share = share_interval(int(flagged.sum()), int(flagged.numel()))
-        summary["flag_share"] = share.value
-        summary["flag_share_ci95"] = [share.low, share.high]
-    return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -167,33 +124,3 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "out" in summary:
         lines.append(f"wrote {summary['out']}")
     return "\n".join(lines)
-
-
-def _positions(asked: str, items) -> Positions:
-    from interp.errors import InterpError
-
-    with_response = sum(item.has_response for item in items)
-    if asked == "auto":
-        return "response" if with_response == len(items) else "all"
-    if asked == "response" and with_response < len(items):
-        raise InterpError(
-            f"--positions response needs a response for every item, but "
-            f"{len(items) - with_response} of {len(items)} have none",
-            fix='write {"prompt", "response"} records, or score --positions all or last',
-        )
-    return cast(Positions, asked)
-
-
-def _write_scores(path: Path, items, scores, probe) -> None:
-    from interp.files import atomic_write_text
-
-    lines = []
-    for item, score in zip(items, scores.tolist(), strict=True):
-        record: dict[str, Any] = {
-            k: v for k, v in item.to_json().items() if k in ("prompt", "messages", "response")
-        }
-        record["score"] = None if score != score else score
-        if probe.threshold is not None:
-            record["flagged"] = None if score != score else bool(score > probe.threshold)
-        lines.append(json.dumps(record))
-    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from torch import Tensor
@@ -26,6 +27,7 @@ from interp.align import LayerMaps, fit_layer_maps, fit_report
 from interp.capture.items import Item, read_items
 from interp.capture.run import capture
 from interp.errors import InterpError
+from interp.experiments.config_checks import check_known_fields
 from interp.models.model import Model
 from interp.store.provenance import dataset_hash
 
@@ -40,7 +42,7 @@ class AlignConfig:
     source: str
     target: str
     prompts: str
-    out: str
+    out: str | None = None  # the maps file; None keeps the maps in the result only
     rank: int = 16
     fit: str = "unlock"
     centre: bool = False
@@ -49,6 +51,32 @@ class AlignConfig:
     seed: int = 0
     batch_size: int = 8
     from_store: tuple[str, str] | None = None  # the source's store, then the target's
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> AlignConfig:
+        from interp.experiments.config_file import read_config_file
+
+        return cls.from_dict(read_config_file(path), where=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "config") -> AlignConfig:
+        """The config a JSON object describes: the fields above, `from_store` as a list of two."""
+        if not isinstance(raw, dict):
+            raise InterpError(f"{where} must be a JSON object", fix='write {"source": ...}')
+        check_known_fields(raw, cls, where)
+        absent = [name for name in ("source", "target", "prompts") if name not in raw]
+        if absent:
+            raise InterpError(
+                f"{where} is missing the field(s) {absent}", fix="name both models and the prompts"
+            )
+        stores = raw.get("from_store")
+        if stores is not None and (not isinstance(stores, list | tuple) or len(stores) != 2):
+            raise InterpError(
+                f"{where}: from_store must list two stores", fix="the source's, then the target's"
+            )
+        config = cls(**{**raw, "from_store": tuple(stores) if stores else None})
+        config.check()
+        return config
 
     def check(self) -> None:
         if not 0.0 <= self.holdout < 1.0:
@@ -72,7 +100,7 @@ class LayerQuality:
 @dataclass(frozen=True)
 class AlignResult:
     maps: LayerMaps
-    out: str
+    out: str | None  # where the maps were saved
     n_train: int
     n_held_out: int
     quality: tuple[LayerQuality, ...]  # empty when nothing was held out
@@ -91,7 +119,7 @@ def run_align(
     config: AlignConfig, load: Callable[[str], Model], progress: bool = False
 ) -> AlignResult:
     """Check, load both models, read their activations, fit on the training split, measure on the
-    held-out one, save the maps to `config.out`."""
+    held-out one, save the maps to `config.out` (when it names a file)."""
     config.check()
     items = read_items(config.prompts)
     train, test = split(len(items), config.holdout, config.seed)
@@ -140,7 +168,8 @@ def run_align(
                     report,
                 )
             )
-    maps.save(config.out)
+    if config.out is not None:
+        maps.save(config.out)
     return AlignResult(maps, config.out, len(train), len(test), tuple(quality))
 
 

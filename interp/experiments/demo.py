@@ -15,7 +15,7 @@ audited blind with a probe, noise injection and elicitation, then scored against
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,11 @@ from interp.experiments.audit_config import (
     NoiseSettings,
     ProbeSettings,
 )
+from interp.experiments.audit_result import AuditResult
 from interp.experiments.audit_verdict import Score
 from interp.experiments.transfer import run_transfer
 from interp.experiments.transfer_config import TransferConfig
+from interp.experiments.transfer_result import TransferResult
 
 TRANSFER = TransferConfig(
     source_locked="organism:add-medium",
@@ -59,8 +61,19 @@ AUDIT = AuditConfig(
 )
 
 
-def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]:
-    """Run both studies into `out` (created whole at the end) and return their metrics."""
+@dataclass(frozen=True)
+class DemoResult:
+    """Both studies' typed results; `to_json` is the demo's metrics.json."""
+
+    transfer: TransferResult
+    audit: AuditResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {"transfer": self.transfer.to_json(), "audit": self.audit.to_json()}
+
+
+def run_demo(out: Path, seed: int = 0, progress: bool = False) -> DemoResult:
+    """Run both studies into `out` (created whole at the end) and return their results."""
     from interp.files import atomic_directory, atomic_write_json, atomic_write_text
 
     with atomic_directory(Path(out)) as tmp:  # refuses a non-empty `out` before any work
@@ -69,12 +82,14 @@ def run_demo(out: Path, seed: int = 0, progress: bool = False) -> dict[str, Any]
             tmp / "config.json",
             {"transfer": transfer_config.to_dict(), "audit": audit_config.to_dict()},
         )
-        transfer = run_transfer(transfer_config, tmp / "transfer", progress=progress).to_json()
-        audit = run_audit(audit_config, tmp / "audit", progress=progress).to_json()
-        metrics = {"transfer": transfer, "audit": audit}
+        result = DemoResult(
+            run_transfer(transfer_config, tmp / "transfer", progress=progress),
+            run_audit(audit_config, tmp / "audit", progress=progress),
+        )
+        metrics = result.to_json()
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_text(tmp / "report.md", summary(metrics))
-    return metrics
+    return result
 
 
 def summary(metrics: dict[str, Any]) -> str:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from interp.capture.items import Item, read_items
-from interp.capture.run import capture
 from interp.errors import InterpError
+from interp.experiments.config_checks import check_known_fields
+from interp.experiments.probe_fit import calibrate
 from interp.experiments.probe_labels import LabelledItems, binary_labels, check_fold_sizes
 from interp.experiments.probe_sweep import (
     LayerRows,
@@ -36,7 +37,7 @@ from interp.experiments.probe_sweep import (
     write_run,
 )
 from interp.models.model import Model
-from interp.probes import LinearProbe, calibrate_probe, fit_logistic_probe
+from interp.probes import LinearProbe, fit_logistic_probe
 from interp.probes.calibrate import check_control_count
 
 
@@ -45,13 +46,37 @@ class ProbeConfig:
     """What `interp probe` was asked to do (its options, parsed)."""
 
     data: str
-    out: str
+    out: str | None = None  # the run directory; None writes none
     settings: SweepSettings = field(default_factory=SweepSettings)
     layer: int | None = None  # of the saved probe; negative counts from the end
     save_probe: str | None = None
     calibrate: str | None = None  # control prompts whose scores set the threshold
     fpr: float = 0.01
     from_store: str | None = None
+    model: str | None = None  # the model spec, where the config is all there is (a JSON file)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ProbeConfig:
+        from interp.experiments.config_file import read_config_file
+
+        return cls.from_dict(read_config_file(path), where=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "config") -> ProbeConfig:
+        """The config a JSON object describes: the fields above, `settings` an object of
+        `SweepSettings`' fields."""
+        if not isinstance(raw, dict):
+            raise InterpError(f"{where} must be a JSON object", fix='write {"data": ...}')
+        check_known_fields(raw, cls, where)
+        if "data" not in raw:
+            raise InterpError(f"{where} is missing the field 'data'", fix="name the labelled items")
+        settings = raw.get("settings", {})
+        if not isinstance(settings, dict):
+            raise InterpError(f"{where}: settings must be an object", fix="or leave it out")
+        check_known_fields(settings, SweepSettings, f"{where}'s settings")
+        config = cls(**{**raw, "settings": SweepSettings(**settings)})
+        config.check()
+        return config
 
     def check(self) -> None:
         """Options that only make sense together, and output paths, refused before any work."""
@@ -147,7 +172,8 @@ def run_probe(
             result, saved=SavedProbe(probe, config.save_probe, config.calibrate)
         )
 
-    write_run(Path(config.out), result.metrics())
+    if config.out is not None:
+        write_run(Path(config.out), result.metrics())
     if result.saved is not None:
         result.saved.probe.save(result.saved.path)
     return result
@@ -195,17 +221,15 @@ def calibrated(
     progress: bool,
 ) -> LinearProbe:
     """The probe with a threshold from per-response scores of the control prompts."""
-    assert probe.hook is not None  # final_probe sets it
-    got = capture(
+    return calibrate(
         model,
+        probe,
         controls,
-        probe.hook,
-        positions=settings.positions,  # type: ignore[arg-type]
+        fpr=fpr,
+        positions=settings.positions,
         batch_size=settings.batch_size,
         progress=progress,
     )
-    assert got.prompt_index is not None
-    return calibrate_probe(probe, got.activations[probe.hook], got.prompt_index, fpr=fpr)
 
 
 def below_control(table: list[dict[str, Any]], layer: int) -> str:

@@ -203,3 +203,32 @@ def steers_from_directions(
         )
         for layer in chosen
     ]
+
+
+@contextmanager
+def steered(
+    model: Model,
+    directions,
+    operator: Operator = "rotate",
+    alpha: float = 0.1,
+    *,
+    positions: Positions = "last",
+    phase: Phase = "prefill",
+    layers: list[int] | None = None,
+) -> Iterator[list[Steer]]:
+    """`steering` with one `Steer` per layer of a `DirectionSet` (`steers_from_directions`);
+    yields the steers, so `steer_effect` can say how far they moved the model.
+
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> ds = interp.extract_directions(model, ["Show steps.\\nQ:1+2=?\\nA:"], ["Q:1+2=?\\nA:"])
+    >>> with interp.steered(model, ds, "add", alpha=8.0, positions="all", phase="both") as steers:
+    ...     out = interp.generate(model, "Q:1+2=?\\nA:", max_new_tokens=8)[0]
+    >>> interp.steer_effect(model, "Q:1+2=?\\nA:", out.token_ids, steers).kl_mean > 0
+    True
+    """
+    steers = steers_from_directions(
+        directions, operator, alpha, positions=positions, phase=phase, layers=layers
+    )
+    with steering(model, steers):
+        yield steers
