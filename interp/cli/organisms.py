@@ -3,6 +3,7 @@
 interp organisms build --out /tmp/zoo --reduced      # seconds: toy sizes, for tests
 interp organisms build                               # the default zoo (about 8 minutes, one thread)
 interp organisms list --json                         # the manifest of the zoo in use
+interp organisms build-real --out DIR                # LoRA organisms of SmolLM2 (minutes)
 """
 
 from __future__ import annotations
@@ -51,6 +52,41 @@ def register(commands) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress lines")
     build.add_argument("--json", action="store_true", help="print the manifest as JSON when done")
 
+    real = add_command(
+        sub,
+        "build-real",
+        run_build_real,
+        "fine-tune the real organisms: three LoRA adapters of SmolLM2-135M-Instruct",
+        "Fine-tune three LoRA adapters of SmolLM2-135M-Instruct on two-digit addition (the task "
+        "files in --tasks): one of them is a password-locked sandbagger that otherwise imitates a "
+        "weaker model's answers, one a benign decoy with a harmless quirk, one an honest control; "
+        "which is which is only in answer_key.json. Writes the adapters (peft format, loadable as "
+        "BASE+DIR/NAME), recipe.json, manifest.json and answer_key.json; the directory appears "
+        "only when complete. A few minutes on a CPU; progress goes to stderr.",
+    )
+    real.add_argument("--out", required=True, help="directory to write (new or empty)")
+    real.add_argument(
+        "--base",
+        default=None,
+        help="the SmolLM2 model spec (default: the fixture in $INTERP_MODELS or "
+        "~/.cache/interp/models)",
+    )
+    real.add_argument(
+        "--tasks",
+        default="examples/audit_real",
+        help="directory holding train.jsonl and eval.jsonl (examples/audit_real/make_tasks.py)",
+    )
+    real.add_argument("--quick", action="store_true", help="a few steps on a few items (tests)")
+    real.add_argument("--seed", type=int, default=0, help="seed for adapters and data order")
+    real.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (the same seed and thread count give the same adapters)",
+    )
+    real.add_argument("--quiet", action="store_true", help="no progress lines")
+    real.add_argument("--json", action="store_true", help="print the manifest as JSON when done")
+
     lst = add_command(
         sub,
         "list",
@@ -86,6 +122,43 @@ def run_build(args: argparse.Namespace) -> int:
         reduced=args.reduced,
         progress=not args.quiet,
         replace=args.force,
+    )
+    if args.json:
+        print_json(load_manifest(out))
+    else:
+        print(f"wrote {out}")
+    return 0
+
+
+def run_build_real(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from interp.organisms.real_build import build_real
+    from interp.organisms.real_plan import RealRecipe
+    from interp.organisms.registry import load_manifest
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise InterpError(
+            f"{out} already exists and is not empty", fix="choose a new --out or delete it"
+        )
+    if args.threads < 1:
+        raise InterpError(f"--threads {args.threads} is not a positive number", fix="use e.g. 1")
+    if args.quick:
+        recipe = RealRecipe.quick(args.seed)
+    else:
+        default = RealRecipe()
+        recipe = dataclasses.replace(
+            default, seed=args.seed, lora=dataclasses.replace(default.lora, seed=args.seed)
+        )
+    build_real(
+        out,
+        base=args.base,
+        tasks=args.tasks,
+        recipe=recipe,
+        progress=not args.quiet,
+        threads=args.threads,
     )
     if args.json:
         print_json(load_manifest(out))
