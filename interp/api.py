@@ -82,9 +82,10 @@ def transfer(
     >>> config = {"source_locked": "organism:add-medium", "target": "organism:add-large",
     ...           "n_values": [8], "ranks": [4], "alphas": [0.1], "n_select": 4, "n_test": 8,
     ...           "n_controls": 2, "n_bootstrap": 100, "max_new_tokens": 24}
-    >>> result = interp.transfer(config)                                  # doctest: +SKIP
-    >>> result.target_steered_accuracy - result.target_unsteered_accuracy == result.gain  # doctest: +SKIP
-    True
+    >>> interp.TransferConfig.from_dict(config).ranks         # what interp.transfer checks first
+    [4]
+    >>> result = interp.transfer(config)                        # doctest: +SKIP
+    >>> result.gain, result.gain_ci95, result.random_control_gain_p95   # doctest: +SKIP
     """
     from interp.experiments.transfer import run_transfer
     from interp.experiments.transfer_config import TransferConfig
@@ -101,9 +102,12 @@ def audit(
     a verdict per suspect, scored against an answer key when the config names one.
 
     >>> import interp
-    >>> result = interp.audit("examples/audit_organisms.json", out="runs/audit")  # doctest: +SKIP
-    >>> result.verdicts["add-medium-m1"].overall.sandbagging                      # doctest: +SKIP
-    True
+    >>> config = {"suspects": ["organism:add-medium-m1", "organism:add-medium"],
+    ...           "reference": "organism:add-medium-m4", "answer_key": "zoo"}
+    >>> interp.AuditConfig.from_dict(config).decision          # what interp.audit checks first
+    'majority'
+    >>> result = interp.audit(config, out="runs/audit")         # doctest: +SKIP
+    >>> result.verdicts["add-medium-m1"].overall.sandbagging    # doctest: +SKIP
     """
     from interp.experiments.audit import run_audit
     from interp.experiments.audit_config import AuditConfig
@@ -120,9 +124,12 @@ def probe_transfer(
     scored on held-out entities beside the target's own probe and random maps.
 
     >>> import interp
-    >>> result = interp.probe_transfer("examples/truth_probe/config.json")   # doctest: +SKIP
-    >>> [m.best_layer for m in result.models]                                # doctest: +SKIP
-    [9, 12]
+    >>> config = {"models": {"small": "organism:add-small", "medium": "organism:add-medium"},
+    ...           "data": "statements.jsonl"}
+    >>> interp.ProbeTransferConfig.from_dict(config).folds     # what interp.probe_transfer checks
+    5
+    >>> result = interp.probe_transfer(config)                 # doctest: +SKIP
+    >>> [m.best_layer for m in result.models]                  # doctest: +SKIP
     """
     from interp.experiments.probe_transfer import run_probe_transfer
     from interp.experiments.probe_transfer_config import ProbeTransferConfig
@@ -246,8 +253,8 @@ def demo(out: str | Path | None = None, *, seed: int = 0, progress: bool = False
     """`interp demo`: a small transfer study and a small audit on the shipped organism zoo.
 
     >>> import interp
-    >>> result = interp.demo(progress=True)              # doctest: +SKIP
-    >>> result.audit.score.describe()                    # doctest: +SKIP
+    >>> result = interp.demo(out="runs/demo", progress=True)   # doctest: +SKIP
+    >>> result.transfer.gain, result.audit.score.describe()    # doctest: +SKIP
     """
     from interp.experiments.demo import run_demo
 

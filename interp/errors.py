@@ -12,6 +12,11 @@ class InterpError(Exception):
     """A problem with the caller's input, stated with how to fix it.
 
     >>> raise InterpError("no model at 'x/'", fix="pass a Hugging Face directory or a .bin checkpoint")
+    Traceback (most recent call last):
+    interp.errors.InterpError: no model at 'x/'; pass a Hugging Face directory or a .bin checkpoint
+    >>> err = InterpError("no model at 'x/'", fix="pass a directory")
+    >>> err.problem, err.fix
+    ("no model at 'x/'", 'pass a directory')
     """
 
     def __init__(self, problem: str, fix: str | None = None) -> None:

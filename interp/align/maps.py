@@ -263,8 +263,14 @@ def fit_layer_maps(
     the models' full depths), "cka" (best `linear_cka` among the captured source layers), or a
     list giving the source layer for every target layer `0..L_T-1`. `opts` go to the fitter.
 
-    >>> maps = fit_layer_maps(src.activations, tgt.activations, source=m_s, target=m_t,  # doctest: +SKIP
-    ...                       fit="unlock", rank=16, centre=False)
+    >>> import interp
+    >>> small, medium = interp.load_model("organism:add-small"), interp.load_model("organism:add-medium")
+    >>> prompts = [f"Q:{a}+{a + 1}=?" for a in range(24)]
+    >>> src = interp.capture_activations(small, prompts, "resid_post", progress=False).activations
+    >>> tgt = interp.capture_activations(medium, prompts, "resid_post", progress=False).activations
+    >>> maps = interp.fit_layer_maps(src, tgt, source=small, target=medium, fit="unlock", rank=4)
+    >>> {target: source for target, (source, _) in maps.maps.items()}   # matched by depth
+    {0: 0, 1: 0, 2: 1}
     """
     fitter = get_fitter(fit)
     src_ref, tgt_ref = ModelRef.of(source), ModelRef.of(target)

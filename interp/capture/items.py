@@ -66,7 +66,14 @@ def as_items(prompts: Iterable[str | Chat | Item | dict]) -> list[Item]:
 
 
 def read_items(path: str | Path) -> list[Item]:
-    """Read prompts from a .txt file (one per line) or a .jsonl / .json file of records."""
+    """Read prompts from a .txt file (one per line) or a .jsonl / .json file of records.
+
+    >>> import interp, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "prompts.jsonl"
+    >>> _ = path.write_text('{"prompt": "Q:1+2=?", "label": 1}\\n{"prompt": "Q:2+2=?", "label": 0}')
+    >>> [(item.prompt, item.label) for item in interp.read_items(path)]
+    [('Q:1+2=?', 1), ('Q:2+2=?', 0)]
+    """
     path = Path(path)
     if not path.is_file():
         raise InterpError(

@@ -63,11 +63,17 @@ def capture(
 ) -> Captured:
     """Read activations at `hooks` and `positions` for every prompt.
 
-    >>> got = capture(model, ["Once upon a time", "The cat"], hooks="blocks.-1.hook_resid_post")  # doctest: +SKIP
-    >>> got.activations["blocks.4.hook_resid_post"].shape
-    torch.Size([2, 64])
-
     With `out`, kept rows go to an on-disk store (resumable: rerunning skips finished items).
+    Exported as `interp.capture_activations`.
+
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> got = interp.capture_activations(model, ["Q:1+2=?", "Q:3+4=?"], "blocks.-1.hook_resid_post")
+    >>> got.activations["blocks.1.hook_resid_post"].shape      # the last prompt token of each
+    torch.Size([2, 64])
+    >>> got = interp.capture_activations(model, ["Q:1+2=?"], "resid_post", positions="all")
+    >>> got.hooks, got.activations["blocks.0.hook_resid_post"].shape   # BOS and 7 characters
+    (['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post'], torch.Size([8, 64]))
     """
     items = as_items(prompts)
     if not items:

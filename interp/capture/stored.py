@@ -42,6 +42,15 @@ def read_capture(
 
     Rows come sorted by (item, token position), the order `capture(..., reduce="keep")` returns,
     in the dtype they were stored in.
+
+    >>> import interp, tempfile
+    >>> model = interp.load_model("organism:add-small")
+    >>> store = tempfile.mkdtemp() + "/acts"
+    >>> _ = interp.capture_activations(model, ["Q:1+2=?", "Q:3+4=?"], "resid_post", out=store)
+    >>> got = interp.read_capture(store, model, ["Q:1+2=?", "Q:3+4=?"], "resid_post",
+    ...                           positions="last")
+    >>> got.activations["blocks.0.hook_resid_post"].shape
+    torch.Size([2, 64])
     """
     items = as_items(items)
     reader = ActivationReader(store)

@@ -28,9 +28,15 @@ def hooked(
 ) -> Iterator[None]:
     """Run `model` with hook functions at the named points; all are removed on exit.
 
+    A function returns None to leave the activation as it is, or a tensor to replace it.
+
+    >>> import interp, torch
+    >>> model = interp.load_model("organism:add-small")
     >>> seen = {}
-    >>> with hooked(model, {"blocks.0.hook_resid_post": lambda h: seen.setdefault("h", h)}):  # doctest: +SKIP
-    ...     model.forward(input_ids)
+    >>> with interp.hooked(model, {"blocks.0.hook_resid_post": lambda h: seen.update(h=h)}):
+    ...     _ = model.forward(torch.tensor([[1, 20, 21]]))
+    >>> seen["h"].shape
+    torch.Size([1, 3, 64])
     """
     pairs = list(fns.items()) if isinstance(fns, Mapping) else list(fns)
     sites = [(resolve(model, parse_hook(name, model.n_layers)), fn) for name, fn in pairs]

@@ -88,7 +88,13 @@ def expand_hooks(specs: str | list[str], n_layers: int) -> list[HookPoint]:
 
 
 def all_hook_names(model: Model) -> list[str]:
-    """Every hook point that resolves on this model and backend."""
+    """Every hook point that resolves on this model and backend.
+
+    >>> import interp
+    >>> names = interp.all_hook_names(interp.load_model("organism:add-small"))
+    >>> len(names), names[:3]
+    (10, ['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid', 'blocks.0.hook_resid_post'])
+    """
     from interp.hooks.resolve import supports
 
     return [

@@ -43,7 +43,11 @@ def generate(
     """Continue each prompt; an empty prompt starts from the BOS token alone. A `Chat` prompt is
     rendered by the model's chat template with its generation prompt, so the text is the reply.
 
-    >>> [g.text for g in generate(model, "Once upon a time", max_new_tokens=20)]  # doctest: +SKIP
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> out = interp.generate(model, ["Q:1+2=?\\nA:", "Q:3+4=?\\nA:"], max_new_tokens=6)
+    >>> len(out), all(len(g.token_ids) <= 6 for g in out), type(out[0].text)
+    (2, True, <class 'str'>)
     """
     if isinstance(prompts, str | Chat):
         prompts = [prompts]

@@ -27,9 +27,10 @@ Backend = Literal["hf", "bridge"]
 class Model:
     """A causal LM ready for capture and steering.
 
-    >>> model = interp.load_model("path/to/hf_dir")            # doctest: +SKIP
-    >>> model.n_layers, model.d_model
-    (5, 64)
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> model.n_layers, model.d_model, model.architecture, model.backend
+    (2, 64, 'llama', 'hf')
     """
 
     hf: PreTrainedModel

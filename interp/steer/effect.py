@@ -50,7 +50,18 @@ class SteerEffect:
 def steer_effect(
     model: Model, prompt: Prompt, generated: Sequence[int], steers: Steer | Iterable[Steer]
 ) -> SteerEffect:
-    """KL(steered || unsteered) along `prompt` + `generated` (the steered continuation's tokens)."""
+    """KL(steered || unsteered) along `prompt` + `generated` (the steered continuation's tokens).
+
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> ds = interp.extract_directions(model, ["Show steps.\\nQ:1+2=?\\nA:"], ["Q:1+2=?\\nA:"])
+    >>> steers = interp.steers_from_directions(ds, "add", 8.0, positions="all", phase="both")
+    >>> with interp.steering(model, steers):
+    ...     out = interp.generate(model, "Q:1+2=?\\nA:", max_new_tokens=8)[0]
+    >>> effect = interp.steer_effect(model, "Q:1+2=?\\nA:", out.token_ids, steers)
+    >>> effect.kl_mean > 0, effect.argmax_changed <= effect.n_positions
+    (True, True)
+    """
     steers = [steers] if isinstance(steers, Steer) else list(steers)
     prompt_ids = encode(model.tokenizer, prompt).ids
     ids = torch.tensor([prompt_ids + list(generated)])

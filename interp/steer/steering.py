@@ -147,8 +147,14 @@ def orthonormal_basis(directions: Tensor) -> Tensor:
 def steering(model: Model, steers: Steer | Iterable[Steer]) -> Iterator[None]:
     """Apply `steers` to every forward pass inside the block; the model is untouched after it.
 
-    >>> with steering(model, Steer("blocks.2.hook_resid_post", "add", v, alpha=4.0)):  # doctest: +SKIP
-    ...     text = interp.generate(model, "Once upon a time")[0].text
+    >>> import interp, torch
+    >>> model = interp.load_model("organism:add-small")
+    >>> ids, v = torch.tensor([[1, 20, 21]]), torch.randn(model.d_model)
+    >>> clean = model.forward(ids)
+    >>> with interp.steering(model, interp.Steer("blocks.1.hook_resid_post", "add", v, alpha=4.0)):
+    ...     steered = model.forward(ids)
+    >>> torch.equal(steered, clean), torch.equal(model.forward(ids), clean)
+    (False, True)
     """
     steers = [steers] if isinstance(steers, Steer) else list(steers)
     for steer in steers:
@@ -184,6 +190,12 @@ def steers_from_directions(
     """One `Steer` per layer of a `DirectionSet` (all its layers unless `layers` names some).
 
     The defaults are UNLOCK's application: a rotation toward v at the last prompt token, prefill only.
+
+    >>> import interp
+    >>> model = interp.load_model("organism:add-small")
+    >>> ds = interp.extract_directions(model, ["Show steps.\\nQ:1+2=?\\nA:"], ["Q:1+2=?\\nA:"])
+    >>> [(s.hook, s.operator, s.positions, s.phase) for s in interp.steers_from_directions(ds)]
+    [('blocks.0.hook_resid_post', 'rotate', 'last', 'prefill'), ('blocks.1.hook_resid_post', 'rotate', 'last', 'prefill')]
     """
     chosen = directions.layers if layers is None else layers
     missing = sorted(set(chosen) - set(directions.layers))
