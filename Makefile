@@ -2,7 +2,7 @@
 # the active virtual environment or, when none is active, into the project's .venv.
 PYTHON := $(if $(or $(VIRTUAL_ENV),$(CONDA_PREFIX)),python,.venv/bin/python)
 
-.PHONY: setup real-models demo test test-fast lint typecheck bench-kernels gpu-check
+.PHONY: setup real-models demo test test-fast lint typecheck docs bench-kernels gpu-check
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,10 @@ lint:
 
 typecheck:
 	$(PYTHON) -m mypy
+
+# The API reference from the docstrings, into site/ (open site/index.html); warnings are errors.
+docs: setup
+	$(PYTHON) -m mkdocs build --strict
 
 bench-kernels: setup
 	$(PYTHON) -m interp.cli.main bench kernels
