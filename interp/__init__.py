@@ -93,6 +93,8 @@ _EXPORTS: dict[str, str] = {
     # Model organisms
     "build_zoo": "interp.organisms.zoo",
     "load_manifest": "interp.organisms.registry",
+    "build_real_organisms": "interp.organisms.real_build:build_real",
+    "RealRecipe": "interp.organisms.real_plan",
 }
 
 __all__ = [
@@ -117,6 +119,7 @@ __all__ = [
     "ProbeScores",
     "ProbeTransferConfig",
     "ProbeTransferResult",
+    "RealRecipe",
     "Steer",
     "SteerEffect",
     "SweepSettings",
@@ -125,6 +128,7 @@ __all__ = [
     "align_models",
     "all_hook_names",
     "audit",
+    "build_real_organisms",
     "build_zoo",
     "calibrate",
     "capture_activations",
@@ -184,6 +188,8 @@ if TYPE_CHECKING:
     from interp.models.model import Model
     from interp.models.tiny import tiny_model
     from interp.models.tokens import Chat
+    from interp.organisms.real_build import build_real as build_real_organisms
+    from interp.organisms.real_plan import RealRecipe
     from interp.organisms.registry import load_manifest
     from interp.organisms.zoo import build_zoo
     from interp.probes.probe import LinearProbe

@@ -15,7 +15,7 @@ import interp.api
 
 EXPORTS = [name for name in interp.__all__ if name != "__version__"]
 # Exported functions whose docstrings hold no example yet.
-WITHOUT_EXAMPLES = {"build_zoo", "load_manifest", "with_backend"}
+WITHOUT_EXAMPLES = {"build_zoo", "build_real_organisms", "load_manifest", "with_backend"}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
