@@ -42,7 +42,7 @@ def study_config(kind: type[C], config: Config) -> C:
     16
     >>> study_config(AlignConfig, 3)
     Traceback (most recent call last):
-    interp.errors.InterpError: a config must be a AlignConfig, a dict or a JSON file's path, not int; pass one of those
+    interp.errors.InterpError: the config is an int, not an AlignConfig, a dict of its fields or a JSON file's path; pass one of those
     """
     if isinstance(config, kind):
         check = getattr(config, "check", None)
@@ -54,10 +54,14 @@ def study_config(kind: type[C], config: Config) -> C:
     if isinstance(config, str | Path):
         return kind.from_file(config)  # type: ignore[attr-defined,no-any-return]
     raise InterpError(
-        f"a config must be a {kind.__name__}, a dict or a JSON file's path, not "
-        f"{type(config).__name__}",
+        f"the config is {_a(type(config).__name__)}, not {_a(kind.__name__)}, a dict of its fields "
+        "or a JSON file's path",
         fix="pass one of those",
     )
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
 
 
 @contextmanager

@@ -47,7 +47,7 @@ def test_a_config_is_the_dataclass_a_dict_or_a_json_file(kind, tmp_path):
 def test_a_bad_config_is_refused_before_any_work():
     with pytest.raises(interp.InterpError, match="unknown fields"):
         interp.transfer({"source_locked": "a", "target": "b", "alpha": 1})
-    with pytest.raises(interp.InterpError, match="not int"):
+    with pytest.raises(interp.InterpError, match="the config is an int"):
         interp.audit(3)
     with pytest.raises(interp.InterpError, match="does not exist"):
         interp.probe_transfer("no/such/config.json")
