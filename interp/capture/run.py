@@ -27,6 +27,7 @@ from interp.errors import InterpError
 from interp.hooks.context import hooked
 from interp.hooks.names import expand_hooks
 from interp.models.model import Model
+from interp.models.tokens import Chat
 from interp.progress import track
 
 Reduction = Literal["keep", "mean", "label_mean", "moments"]
@@ -50,7 +51,7 @@ class Captured:
 
 def capture(
     model: Model,
-    prompts: Iterable[str | Item | dict],
+    prompts: Iterable[str | Chat | Item | dict],
     hooks: str | Sequence[str] = "resid_post",
     *,
     positions: Positions = "last",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import time
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -93,13 +94,16 @@ def run_transfer(
         config.layer_matchings,
         config.alphas,
     )
-    for *setting, alpha in track(list(settings), "grid", unit="point", enabled=progress):
-        n, rank, fit_set, matching = setting
+
+    def select_accuracy(setting: tuple[int, int, str, str], alpha: float) -> float:
+        return study.accuracy(splits.select, fit(setting)[2], alpha)
+
+    for n, rank, fit_set, matching, alpha in track(
+        list(settings), "grid", unit="point", enabled=progress
+    ):
+        setting = (n, rank, fit_set, matching)
         name = f"select-n{n}-rank{rank}-{fit_set}-{matching}-alpha{alpha}"
-        accuracy = run.unit(
-            name,
-            lambda s=tuple(setting), a=alpha: study.accuracy(splits.select, fit(s)[2], a),
-        )
+        accuracy = run.unit(name, partial(select_accuracy, setting, alpha))
         grid.append(GridPoint(n, rank, alpha, accuracy, fit_set, matching))
     unsteered_select = run.unit("select-unsteered", lambda: study.accuracy(splits.select))
     best = max(grid, key=GridPoint.key)
@@ -318,7 +322,8 @@ def fit_quality(
             source_test[f"blocks.{source_layer}.hook_resid_post"],
             target_test[f"blocks.{target_layer}.hook_resid_post"],
         )
-        quality[str(target_layer)] = LayerFit(source_layer, report["r2"], report["mean_cosine"])
+        r2, cosine = float(report["r2"]), float(report["mean_cosine"])
+        quality[str(target_layer)] = LayerFit(source_layer, r2, cosine)
     return quality
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from interp.errors import InterpError
 from interp.models.tokens import Chat, Prompt
@@ -127,9 +127,10 @@ class Conditions:
 
 def _render(item: TaskItem, preamble: str) -> str:
     if item.organism_item is not None:
+        from interp.organisms.tasks import Item as OrganismItem
         from interp.organisms.tasks import render_prompt
 
-        return render_prompt(item.organism_item, preamble)
+        return render_prompt(cast(OrganismItem, item.organism_item), preamble)
     return preamble + item.prompt
 
 

@@ -124,7 +124,10 @@ def test_a_killed_study_resumes_to_identical_metrics(models, files, tmp_path, mo
 @pytest.mark.parametrize(
     "write, message",
     [
-        (lambda p: p.write_text('{"prompt": "a:", "answer": "b"}\n{broken\n'), r"bad.jsonl:2 is not JSON"),
+        (
+            lambda p: p.write_text('{"prompt": "a:", "answer": "b"}\n{broken\n'),
+            r"bad.jsonl:2 is not JSON",
+        ),
         (lambda p: p.write_text('{"prompt": "a:", "answer": "b"}\n'), "needs 22"),
         (lambda p: p.write_text('{"prompt": "a:"}\n'), "answer"),
     ],
