@@ -239,3 +239,15 @@ __all__ = [
     "remove_stale_temp_files",
     "save_safetensors_atomic",
 ]
+
+
+def json_lines(path: Path, *, fix: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed record) for each non-blank line of a JSON-lines file; a line that is
+    not JSON is one `InterpError` naming the file and line, with `fix` as the remedy."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InterpError(f"{path}:{n} is not JSON ({err.msg})", fix=fix) from None

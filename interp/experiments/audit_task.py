@@ -18,7 +18,6 @@ the answer itself. The grader compares a model's continuation with `answer`:
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp.errors import InterpError
+from interp.files import json_lines
 from interp.organisms.grader import is_correct
 
 
@@ -81,15 +81,7 @@ def read_task_file(path: str | Path) -> list[Question]:
     if not path.is_file():
         raise InterpError(f"task file {path} does not exist", fix="check task_file in the config")
     questions: dict[str, Question] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InterpError(
-                f"{path}:{n} is not JSON ({err.msg})", fix='write one {"prompt", "answer"} a line'
-            ) from err
+    for n, record in json_lines(path, fix='write one {"prompt", "answer"} a line'):
         if (
             not isinstance(record, dict)
             or not isinstance(record.get("prompt"), str)

@@ -11,13 +11,13 @@ number of the continuation (the organisms stop after it; a base model goes on to
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from interp.errors import InterpError
+from interp.files import json_lines
 
 _NUMBER = re.compile(r"-?\d+")
 
@@ -39,15 +39,7 @@ def read_items(path: str | Path, *, need_weak: bool = False) -> list[TaskItem]:
             fix="write it with examples/audit_real/make_tasks.py or pass --tasks DIR",
         )
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InterpError(
-                f"{path}:{n} is not JSON ({err.msg})", fix="one record a line"
-            ) from None
+    for n, record in json_lines(path, fix="one record a line"):
         fields = ("prompt", "answer", "solution") + (("weak",) if need_weak else ())
         if not isinstance(record, dict) or not all(isinstance(record.get(f), str) for f in fields):
             raise InterpError(
