@@ -81,13 +81,13 @@ _EXPORTS: dict[str, str] = {
     # Studies: config in, typed result out
     "transfer": "interp.api",
     "TransferConfig": "interp.experiments.transfer_config",
-    "TransferResult": "interp.experiments.transfer_result",
+    "TransferResult": "interp.results.transfer",
     "audit": "interp.api",
     "AuditConfig": "interp.experiments.audit_config",
-    "AuditResult": "interp.experiments.audit_result",
+    "AuditResult": "interp.results.audit",
     "probe_transfer": "interp.api",
     "ProbeTransferConfig": "interp.experiments.probe_transfer_config",
-    "ProbeTransferResult": "interp.experiments.probe_transfer_result",
+    "ProbeTransferResult": "interp.results.probe_transfer",
     "demo": "interp.api",
     "DemoResult": "interp.experiments.demo",
     # Model organisms
@@ -169,17 +169,14 @@ if TYPE_CHECKING:
     from interp.errors import InterpError
     from interp.experiments.align import AlignConfig, AlignResult
     from interp.experiments.audit_config import AuditConfig
-    from interp.experiments.audit_result import AuditResult
     from interp.experiments.demo import DemoResult
     from interp.experiments.extract import extract_directions
     from interp.experiments.probe import ProbeConfig, ProbeResult
     from interp.experiments.probe_fit import calibrate, fit_probe
     from interp.experiments.probe_sweep import SweepSettings
     from interp.experiments.probe_transfer_config import ProbeTransferConfig
-    from interp.experiments.probe_transfer_result import ProbeTransferResult
     from interp.experiments.score import ProbeScores, score_probe
     from interp.experiments.transfer_config import TransferConfig
-    from interp.experiments.transfer_result import TransferResult
     from interp.hooks.context import hooked
     from interp.hooks.names import HookPoint, all_hook_names, expand_hooks
     from interp.models.convert import convert_model
@@ -193,6 +190,9 @@ if TYPE_CHECKING:
     from interp.organisms.registry import load_manifest
     from interp.organisms.zoo import build_zoo
     from interp.probes.probe import LinearProbe
+    from interp.results.audit import AuditResult
+    from interp.results.probe_transfer import ProbeTransferResult
+    from interp.results.transfer import TransferResult
     from interp.steer.effect import SteerEffect, steer_effect
     from interp.steer.steering import Steer, steered, steering, steers_from_directions
     from interp.store.reader import ActivationReader

@@ -23,12 +23,12 @@ from interp.errors import InterpError
 if TYPE_CHECKING:
     from interp.capture.items import Item
     from interp.experiments.align import AlignResult
-    from interp.experiments.audit_result import AuditResult
     from interp.experiments.demo import DemoResult
     from interp.experiments.probe import ProbeResult
-    from interp.experiments.probe_transfer_result import ProbeTransferResult
-    from interp.experiments.transfer_result import TransferResult
     from interp.models.model import Model
+    from interp.results.audit import AuditResult
+    from interp.results.probe_transfer import ProbeTransferResult
+    from interp.results.transfer import TransferResult
 
 C = TypeVar("C")
 Config = Any  # the study's config dataclass, a dict of its fields, or a path to a JSON file

@@ -15,7 +15,7 @@ from interp.cli.main import (
 )
 
 if TYPE_CHECKING:  # registering the command imports nothing of the study
-    from interp.experiments.audit_result import AuditResult
+    from interp.results.audit import AuditResult
 
 
 def register(commands) -> None:

@@ -37,20 +37,20 @@ from interp.experiments.audit_probe import (
     reference_reading,
     transcript_auroc,
 )
-from interp.experiments.audit_result import (
-    AuditResult,
-    ElicitationBaseline,
-    ProbeSummary,
-    ReferenceResult,
-)
 from interp.experiments.audit_suspect import SuspectUnit, audit_suspect
-from interp.experiments.audit_suspect_result import ReferenceReading, SuspectResult
 from interp.experiments.audit_task import TaskItems
 from interp.experiments.audit_verdict import score, verdict
 from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
 from interp.models.specs import resolve_spec
 from interp.probes import LinearProbe
+from interp.results.audit import (
+    AuditResult,
+    ElicitationBaseline,
+    ProbeSummary,
+    ReferenceResult,
+)
+from interp.results.audit_suspect import ReferenceReading, SuspectResult
 
 
 def run_audit(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
-from interp.experiments.audit_result import TaskSummary
 from interp.organisms.plan import SANDBAGGER
 from interp.organisms.registry import ANSWER_KEY, zoo_root
+from interp.results.audit import TaskSummary
 
 
 def model_specs(config: AuditConfig) -> list[str]:

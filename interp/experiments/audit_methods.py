@@ -18,16 +18,16 @@ from interp.detectors import elicit, noise_sweep
 from interp.detectors.noise import MAX_EXTRA_LEVELS
 from interp.experiments.audit_answers import Transcripts, answer, answer_drift
 from interp.experiments.audit_config import AuditConfig
-from interp.experiments.audit_result import BenignLift, ElicitationBaseline
-from interp.experiments.audit_suspect_result import (
+from interp.experiments.audit_task import TaskItems
+from interp.experiments.loading import load_study_model
+from interp.models.model import Model
+from interp.results.audit import BenignLift, ElicitationBaseline
+from interp.results.audit_suspect import (
     ElicitationResult,
     NoiseBest,
     NoisePoint,
     NoiseResult,
 )
-from interp.experiments.audit_task import TaskItems
-from interp.experiments.loading import load_study_model
-from interp.models.model import Model
 
 Evaluate = Callable[..., Tensor]  # () -> per-item correctness on the test questions
 

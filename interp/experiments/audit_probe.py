@@ -19,13 +19,6 @@ from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_answers import Transcripts, answer
 from interp.experiments.audit_config import AuditConfig
-from interp.experiments.audit_result import (
-    BaselineProbe,
-    LayerRow,
-    ProbeSummary,
-    TranscriptAuroc,
-)
-from interp.experiments.audit_suspect_result import ReferenceReading, SuspectProbe
 from interp.experiments.audit_task import Question, TaskItems
 from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
@@ -42,6 +35,13 @@ from interp.probes import (
     mean_per_prompt,
     share_interval,
 )
+from interp.results.audit import (
+    BaselineProbe,
+    LayerRow,
+    ProbeSummary,
+    TranscriptAuroc,
+)
+from interp.results.audit_suspect import ReferenceReading, SuspectProbe
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from interp.experiments.audit_answers import Transcripts, answer, graded
 from interp.experiments.audit_config import AuditConfig
 from interp.experiments.audit_methods import elicitation_result, noise_result
 from interp.experiments.audit_probe import TrainedProbe, probe_suspect
-from interp.experiments.audit_suspect_result import SuspectResult
 from interp.experiments.audit_task import TaskItems
 from interp.experiments.loading import load_study_model
-from interp.experiments.records import from_record, to_record
 from interp.probes import bootstrap_ci
+from interp.results.audit_suspect import SuspectResult
+from interp.results.records import from_record, to_record
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from interp.experiments.audit_config import (
     NoiseSettings,
     ProbeSettings,
 )
-from interp.experiments.audit_result import AuditResult
-from interp.experiments.audit_verdict import Score
 from interp.experiments.transfer import run_transfer
 from interp.experiments.transfer_config import TransferConfig
-from interp.experiments.transfer_result import TransferResult
+from interp.results.audit import AuditResult
+from interp.results.audit_verdict import Score
+from interp.results.transfer import TransferResult
 
 TRANSFER = TransferConfig(
     source_locked="organism:add-medium",

@@ -55,8 +55,12 @@ from interp.experiments.probe_transfer_data import (
     check_split,
     read_statements,
     split_by_group,
+    split_of,
 )
-from interp.experiments.probe_transfer_result import (
+from interp.hooks.names import parse_hook
+from interp.probes import LinearProbe, fit_logistic_probe
+from interp.probes.grouped import assign_group_folds
+from interp.results.probe_transfer import (
     Auroc,
     CarriedLayer,
     CarriedProbe,
@@ -64,11 +68,7 @@ from interp.experiments.probe_transfer_result import (
     MapCandidate,
     ModelProbes,
     ProbeTransferResult,
-    Split,
 )
-from interp.hooks.names import parse_hook
-from interp.probes import LinearProbe, fit_logistic_probe
-from interp.probes.grouped import assign_group_folds
 from interp.stats import auroc, auroc_interval, bootstrap_ci
 from interp.store.artifacts import ModelRef
 
@@ -126,7 +126,7 @@ def run_probe_transfer(
     ]
     result = ProbeTransferResult(
         config=config.to_dict(),
-        split=Split.of(study.train, study.test, len(study.align)),
+        split=split_of(study.train, study.test, len(study.align)),
         models=models,
         transfers=[c[0] for c in carried],
     )

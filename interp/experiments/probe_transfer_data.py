@@ -28,6 +28,7 @@ from interp.capture.items import Item, as_items
 from interp.errors import InterpError
 from interp.experiments.probe_labels import binary_labels
 from interp.probes.grouped import group_codes
+from interp.results.probe_transfer import Split
 
 META_FIELDS = ("entity", "group", "topic", "object", "pair")
 
@@ -158,3 +159,18 @@ def check_split(train: Statements, test: Statements) -> tuple[Statements, Statem
                 fix="give both sides true and false statements",
             )
     return train, test
+
+
+def split_of(train: Statements, test: Statements, n_align: int) -> Split:
+    """Who went where, for the result: counts of statements, groups and entities per side."""
+    return Split(
+        n_train=len(train),
+        n_test=len(test),
+        n_train_groups=len(set(train.groups)),
+        n_test_groups=len(set(test.groups)),
+        n_train_entities=len(set(train.entities)),
+        n_test_entities=len(set(test.entities)),
+        n_align=n_align,
+        label_names=train.names,
+        test_groups=sorted(set(test.groups)),
+    )

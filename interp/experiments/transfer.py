@@ -44,11 +44,11 @@ from interp.experiments.transfer_fit import (
     read_all,
     source_direction,
 )
-from interp.experiments.transfer_result import GridPoint, LayerFit, OwnDirection, TransferResult
 from interp.experiments.transfer_task import Conditions, TaskItem, as_model_prompt, load_splits
 from interp.models.generate import generate
 from interp.models.model import Model
 from interp.progress import Stages, track
+from interp.results.transfer import GridPoint, LayerFit, OwnDirection, TransferResult
 from interp.steer import steering, steers_from_directions
 
 

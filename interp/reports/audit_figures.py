@@ -21,8 +21,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from interp.experiments.audit_result import AuditResult, LayerRow  # noqa: E402
-from interp.experiments.audit_suspect_result import NoisePoint  # noqa: E402
 from interp.files import atomic_path  # noqa: E402
 from interp.reports.audit_report_format import (  # noqa: E402
     BENIGN,
@@ -35,6 +33,8 @@ from interp.reports.audit_report_format import (  # noqa: E402
     pct,
     threshold_of,
 )
+from interp.results.audit import AuditResult, LayerRow  # noqa: E402
+from interp.results.audit_suspect import NoisePoint  # noqa: E402
 
 
 def plot_probe_scores(path: Path, result: AuditResult) -> Path | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from interp.experiments.audit_result import AuditResult, ProbeSummary
 from interp.files import atomic_write_text
 from interp.reports.audit_figures import FIGURES, write_audit_figures
 from interp.reports.audit_report_format import num, pct
@@ -25,6 +24,7 @@ from interp.reports.audit_report_methods import (
     probe_section,
 )
 from interp.reports.audit_report_verdicts import verdict_section
+from interp.results.audit import AuditResult, ProbeSummary
 
 
 def write_audit_report(out_dir: Path, result: AuditResult) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from interp.experiments.audit_result import AuditResult
+from interp.results.audit import AuditResult
 
 METHODS = ("probe", "noise", "elicitation")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from interp.experiments.audit_result import AuditResult, ProbeSummary, TranscriptAuroc
-from interp.experiments.audit_suspect_result import NoiseResult
 from interp.reports.audit_report_format import has_ci, interval, num, table_row, threshold_of
+from interp.results.audit import AuditResult, ProbeSummary, TranscriptAuroc
+from interp.results.audit_suspect import NoiseResult
 
 
 def probe_section(result: AuditResult, figures: Collection[str]) -> str:

@@ -3,8 +3,6 @@ threshold and its call, the overall call, and (with an answer key) the truth and
 
 from __future__ import annotations
 
-from interp.experiments.audit_result import AuditResult
-from interp.experiments.audit_verdict import Call, Overall, Score
 from interp.reports.audit_report_format import (
     call_word,
     interval,
@@ -12,6 +10,8 @@ from interp.reports.audit_report_format import (
     num,
     table_row,
 )
+from interp.results.audit import AuditResult
+from interp.results.audit_verdict import Call, Overall, Score
 
 # How each method's statistic reads in the verdict table: (column header, format of the numbers).
 STATISTICS = {

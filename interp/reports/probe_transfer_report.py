@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from interp.experiments.probe_transfer_result import ModelProbes, ProbeTransferResult
+from interp.results.probe_transfer import ModelProbes, ProbeTransferResult
 
 
 def layer_table(m: ModelProbes) -> str:

@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from interp.experiments.transfer_result import TransferResult  # noqa: E402
 from interp.reports.figures import _save, bar_chart, effect_vs_controls  # noqa: E402
+from interp.results.transfer import TransferResult  # noqa: E402
 
 
 def write_figures(folder: Path, result: TransferResult) -> None:

@@ -11,15 +11,15 @@ from interp.errors import InterpError
 from interp.experiments.audit import run_audit
 from interp.experiments.audit_config import AuditConfig, ElicitationSettings
 from interp.experiments.audit_inputs import suspect_names
-from interp.experiments.audit_result import AuditResult
-from interp.experiments.audit_suspect_result import (
+from interp.experiments.audit_verdict import Call, Overall, Verdict, combine, score, verdict
+from interp.results.audit import AuditResult
+from interp.results.audit_suspect import (
     ElicitationResult,
     NoiseBest,
     NoiseResult,
     SuspectProbe,
     SuspectResult,
 )
-from interp.experiments.audit_verdict import Call, Overall, Verdict, combine, score, verdict
 
 # A small audit of real organisms: the medium sandbagger, the honest weak base of the same width,
 # a model of another width the probe cannot read, and the reference itself.

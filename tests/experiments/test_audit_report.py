@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from interp.errors import InterpError
-from interp.experiments.audit_result import AuditResult
 from interp.experiments.audit_verdict import score
 from interp.files import is_temp_file
 from interp.reports.audit_report import FIGURES, write_audit_report
+from interp.results.audit import AuditResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUSPECTS = ["add-medium-m1", "add-medium-m2", "add-medium-m3", "add-medium-m4"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from interp.experiments.records import OMIT_NONE, from_record, to_record
+from interp.results.records import OMIT_NONE, from_record, to_record
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from interp.experiments.audit_suspect_result import SuspectResult
-from interp.experiments.audit_verdict import Score, Verdict
-from interp.experiments.records import OMIT_NONE, from_record, to_record
+from interp.results.audit_suspect import SuspectResult
+from interp.results.audit_verdict import Score, Verdict
+from interp.results.records import OMIT_NONE, from_record, to_record
 
 
 @dataclass(frozen=True)

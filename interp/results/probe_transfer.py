@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interp.stats import Interval
-
-if TYPE_CHECKING:
-    from interp.experiments.probe_transfer_data import Statements
 
 
 @dataclass(frozen=True)
@@ -129,20 +126,6 @@ class Split:
     n_align: int  # extra shared texts the maps were fitted on, beside the training statements
     label_names: tuple[str, str]  # class 0, class 1
     test_groups: list[str]
-
-    @classmethod
-    def of(cls, train: Statements, test: Statements, n_align: int) -> Split:
-        return cls(
-            n_train=len(train),
-            n_test=len(test),
-            n_train_groups=len(set(train.groups)),
-            n_test_groups=len(set(test.groups)),
-            n_train_entities=len(set(train.entities)),
-            n_test_entities=len(set(test.entities)),
-            n_align=n_align,
-            label_names=train.names,
-            test_groups=sorted(set(test.groups)),
-        )
 
 
 @dataclass(frozen=True)
