@@ -24,8 +24,8 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.probes.scoring import mean_per_prompt
-from interp.probes.sweep import FITTERS, CVResult, norm_feature, shuffled_labels
-from interp.stats import Interval, auroc, auroc_interval
+from interp.probes.sweep import FITTERS, CVResult, norm_feature, out_of_fold, shuffled_labels
+from interp.stats import Interval, auroc_interval
 
 
 def group_codes(names: Sequence[Hashable]) -> Int[Tensor, " prompts"]:
@@ -100,27 +100,11 @@ def cross_validate_folds(
         raise InterpError(f"unknown probe method {method!r}", fix=f"use one of {sorted(FITTERS)}")
     index = torch.as_tensor(prompt_index).reshape(-1).long().cpu()
     labels = torch.as_tensor(labels).reshape(-1).cpu()
-    row_fold = torch.as_tensor(prompt_fold).reshape(-1).long().cpu()[index]  # (rows,)
-    folds = int(row_fold.max()) + 1
-    token_scores = torch.full((acts.shape[0],), float("nan"), dtype=torch.float64)
-    for f in range(folds):
-        train = torch.nonzero(row_fold != f).reshape(-1)
-        test = torch.nonzero(row_fold == f).reshape(-1)
-        if test.numel() == 0:
-            continue
-        probe = FITTERS[method](acts[train], labels, index[train], C)
-        token_scores[test] = probe.score_tokens(acts[test]).to(torch.float64).cpu()
-    prompts = torch.unique(index)
-    scores = mean_per_prompt(token_scores, index)[prompts]
-    y = labels[prompts].long()
-    fold = torch.as_tensor(prompt_fold).reshape(-1).long().cpu()[prompts]
-    per_fold = tuple(_auroc_or_nan(scores[fold == f], y[fold == f]) for f in range(folds))
-    if n_boot > 0:
-        groups = None if boot_groups is None else torch.as_tensor(boot_groups)[prompts]
-        interval = auroc_interval(scores, y, n=n_boot, seed=seed, alpha=alpha, groups=groups)
-    else:  # the point estimate only (permutation nulls need no interval)
-        interval = Interval(auroc(scores, y), float("nan"), float("nan"), 1 - alpha, 0)
-    return CVResult(prompts, y, scores, fold, interval, per_fold)
+    row_fold = torch.as_tensor(prompt_fold).reshape(-1).long().cpu()[index]
+    return out_of_fold(
+        acts, labels, index, row_fold, int(row_fold.max()) + 1, method=method, C=C,
+        n_boot=n_boot, seed=seed, alpha=alpha, boot_groups=boot_groups,
+    )  # fmt: skip
 
 
 def grouped_cross_validate(
@@ -195,9 +179,3 @@ def grouped_norm_auroc(
     y = torch.as_tensor(labels).reshape(-1).cpu()[prompts].long()
     g = torch.as_tensor(groups).reshape(-1).cpu()[prompts]
     return auroc_interval(per_response, y, n=n_boot, seed=seed, alpha=alpha, groups=g)
-
-
-def _auroc_or_nan(scores: Tensor, labels: Tensor) -> float:
-    if labels.numel() == 0 or labels.min() == labels.max():
-        return float("nan")
-    return auroc(scores, labels)

@@ -146,19 +146,48 @@ def cross_validate(
         )
     groups = torch.as_tensor(groups).reshape(-1).long().cpu()
     labels = torch.as_tensor(labels).reshape(-1).cpu()
-    token_scores = torch.full((acts.shape[0],), float("nan"), dtype=torch.float64)
     row_fold = torch.empty(acts.shape[0], dtype=torch.long)
-    for f, (train, test) in enumerate(split_by_prompt(groups, labels, folds, seed)):
-        probe = FITTERS[method](acts[train], labels, groups[train], C)
-        token_scores[test] = probe.score_tokens(acts[test]).to(torch.float64).cpu()
+    for f, (_, test) in enumerate(split_by_prompt(groups, labels, folds, seed)):
         row_fold[test] = f
-    prompts = torch.unique(groups)
-    scores = mean_per_prompt(token_scores, groups)[prompts]
+    return out_of_fold(
+        acts, labels, groups, row_fold, folds, method=method, C=C, n_boot=n_boot, seed=seed,
+        alpha=alpha,
+    )  # fmt: skip
+
+
+def out_of_fold(
+    acts: Float[Tensor, "rows d_model"],
+    labels: Tensor,
+    index: Int[Tensor, " rows"],
+    row_fold: Int[Tensor, " rows"],
+    folds: int,
+    *,
+    method: str,
+    C: float,
+    n_boot: int,
+    seed: int,
+    alpha: float,
+    boot_groups: Tensor | None = None,
+) -> CVResult:
+    """The cross-validation loop under given folds (one per row, constant within a prompt): fit
+    outside fold f, score inside it, average per prompt, AUROC with its interval over prompts (or
+    over `boot_groups`, one per prompt id, resampled whole)."""
+    token_scores = torch.full((acts.shape[0],), float("nan"), dtype=torch.float64)
+    for f in range(folds):
+        train = torch.nonzero(row_fold != f).reshape(-1)
+        test = torch.nonzero(row_fold == f).reshape(-1)
+        if test.numel() == 0:
+            continue
+        probe = FITTERS[method](acts[train], labels, index[train], C)
+        token_scores[test] = probe.score_tokens(acts[test]).to(torch.float64).cpu()
+    prompts = torch.unique(index)
+    scores = mean_per_prompt(token_scores, index)[prompts]
     y = labels[prompts].long()
-    fold = mean_per_prompt(row_fold.double(), groups)[prompts].long()
+    fold = mean_per_prompt(row_fold.double(), index)[prompts].long()
     per_fold = tuple(_auroc_or_nan(scores[fold == f], y[fold == f]) for f in range(folds))
     if n_boot > 0:
-        interval = bootstrap_ci(auroc, scores, y, n=n_boot, seed=seed, alpha=alpha)
+        groups = None if boot_groups is None else torch.as_tensor(boot_groups)[prompts]
+        interval = bootstrap_ci(auroc, scores, y, n=n_boot, seed=seed, alpha=alpha, groups=groups)
     else:  # the point estimate only (permutation nulls need no interval)
         interval = Interval(auroc(scores, y), float("nan"), float("nan"), 1 - alpha, 0)
     return CVResult(prompts, y, scores, fold, interval, per_fold)
