@@ -19,6 +19,7 @@ Projection::
 Steering (the result keeps h's dtype; unselected rows are bit-identical)::
 
     steer_add(h, V, c, alpha=1.0, select=None, inplace=False)     h + alpha V c
+    steer_shift(h, w, select=None, inplace=False)                 h + w   (w = alpha V c formed once)
     steer_ablate(h, V, select=None, inplace=False)                h - V V^T h   (V orthonormal)
     steer_clamp(h, V, values, select=None, inplace=False)         <h, v_i> := values_i
     steer_rotate(h, v, alpha, select=None, inplace=False)         |h| u/|u|, u = h/|h| + alpha v/|v|
@@ -32,7 +33,8 @@ Backend switch::
 Each `*_reference` is the same math in float32 torch: the CPU path and the test oracle. The
 benchmark harness lives in the repository's `benchmarks/` (`interp bench kernels` from a checkout).
 
-Modules: one per op (`capture_reduce`, `project`, `steer_update` with `steer_passes`), the tile
+Modules: one per op (`capture_reduce`, `project`, `steer_update` with its kernels in
+`steer_kernels`, their passes in `steer_passes` and the launcher in `steer_launch`), the tile
 step the projections share (`tiles`), the backend switch and launch helpers (`dispatch`), and
 building kernels for Triton's compiler or its interpreter on triton 3.6 to 3.9 (`jit`).
 
@@ -53,6 +55,8 @@ from .steer_update import (
     steer_clamp_reference,
     steer_rotate,
     steer_rotate_reference,
+    steer_shift,
+    steer_shift_reference,
 )
 
 __all__ = [
@@ -72,5 +76,7 @@ __all__ = [
     "steer_clamp_reference",
     "steer_rotate",
     "steer_rotate_reference",
+    "steer_shift",
+    "steer_shift_reference",
     "use_backend",
 ]

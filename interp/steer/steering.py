@@ -23,6 +23,7 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.hooks.context import hooked
+from interp.hooks.heads import hook_width
 from interp.hooks.names import parse_hook
 from interp.models.passes import StepMasks, current_step
 
@@ -117,30 +118,88 @@ class Steer:
         return chosen
 
 
+@dataclass(frozen=True)
+class PreparedSteer:
+    """A steer's operands on one device, made once per `steering` block rather than per call.
+
+    `operand` is what the kernel reads: add's shift alpha * v (d_model,), rotate's v (d_model,),
+    or the orthonormal basis (d_model, k) of ablate and clamp; all float32 on `device`.
+    """
+
+    steer: Steer
+    device: torch.device
+    operand: Tensor
+    values: Tensor | None = None  # clamp's targets (k,) float32
+
+    @staticmethod
+    def make(steer: Steer, device: torch.device | str) -> PreparedSteer:
+        device = torch.device(device)
+        # Plain tensors even when first made under inference_mode, so later passes with autograd
+        # on can read them.
+        with torch.inference_mode(False), torch.no_grad():
+            vectors = steer.vectors.to(device, torch.float32)
+            if steer.operator == "add":
+                operand = steer.alpha * vectors
+            elif steer.operator == "rotate":
+                operand = vectors.contiguous()
+            else:
+                operand = orthonormal_basis(steer.directions.to(device, torch.float32))
+            values = None
+            if steer.values is not None:
+                values = steer.values.to(device, torch.float32).reshape(-1).contiguous()
+        return PreparedSteer(steer, device, operand, values)
+
+    def apply(self, h: Tensor, select: Tensor, *, inplace: bool) -> Tensor:
+        """`steer` applied at the `select`ed rows of h; with `inplace`, only those rows are
+        written (in h) and h is returned. No host sync: `select` stays a device tensor."""
+        from interp import kernels
+
+        op = self.steer.operator
+        if op == "add":
+            return kernels.steer_shift(h, self.operand, select, inplace=inplace)
+        if op == "rotate":
+            return kernels.steer_rotate(h, self.operand, self.steer.alpha, select, inplace=inplace)
+        if op == "ablate":
+            return kernels.steer_ablate(h, self.operand, select, inplace=inplace)
+        assert self.values is not None
+        return kernels.steer_clamp(h, self.operand, self.values, select, inplace=inplace)
+
+
 def apply_operator(h: Tensor, select: Tensor, steer: Steer) -> Tensor:
     """The steered activation: `steer` applied at the selected positions, the rest bit-identical."""
-    from interp import kernels
-
-    vectors = steer.vectors.to(h.device, torch.float32)
-    if steer.operator == "add":
-        return kernels.steer_add(
-            h, vectors[:, None], torch.ones(1, device=h.device), steer.alpha, select, inplace=False
-        )
-    if steer.operator == "rotate":
-        return kernels.steer_rotate(h, vectors, steer.alpha, select, inplace=False)
-    basis = orthonormal_basis(steer.directions.to(h.device, torch.float32))
-    if steer.operator == "ablate":
-        return kernels.steer_ablate(h, basis, select, inplace=False)
-    assert steer.values is not None
-    return kernels.steer_clamp(
-        h, basis, steer.values.to(h.device, torch.float32), select, inplace=False
-    )
+    return PreparedSteer.make(steer, h.device).apply(h, select, inplace=False)
 
 
 def orthonormal_basis(directions: Tensor) -> Tensor:
     """Columns spanning the rows of `directions` (k, d), orthonormal: (d, k)."""
     q, _ = torch.linalg.qr(directions.T)
     return q
+
+
+def can_write_in_place(h: Tensor) -> bool:
+    """Whether a hook may overwrite `h`: not a tensor autograd needs, not an inference tensor
+    outside inference mode, and not a view (writing through it would change another tensor)."""
+    if torch.is_grad_enabled() and h.requires_grad:
+        return False
+    if h.is_inference() and not torch.is_inference_mode_enabled():
+        return False
+    return not h._is_view()
+
+
+class _SteerHook:
+    """One steer's hook function: operands prepared on first use per device, then reused; the
+    selection computed on the device from the pass's masks (never read back to the host)."""
+
+    def __init__(self, steer: Steer) -> None:
+        self.steer = steer
+        self.prepared: dict[torch.device, PreparedSteer] = {}
+
+    def __call__(self, h: Tensor) -> Tensor:
+        prepared = self.prepared.get(h.device)
+        if prepared is None:
+            prepared = self.prepared[h.device] = PreparedSteer.make(self.steer, h.device)
+        select = self.steer.select(current_step(h))
+        return prepared.apply(h, select, inplace=can_write_in_place(h))
 
 
 @contextmanager
@@ -158,23 +217,17 @@ def steering(model: Model, steers: Steer | Iterable[Steer]) -> Iterator[None]:
     """
     steers = [steers] if isinstance(steers, Steer) else list(steers)
     for steer in steers:
-        if steer.vectors.shape[-1] != model.d_model:
+        parse_hook(steer.hook, model.n_layers)  # refuse unknown hooks before anything runs
+        width = hook_width(model, steer.hook)  # d_model; d_head at one head (attn.hook_z[4])
+        if steer.vectors.shape[-1] != width:
             raise InterpError(
-                f"a steering direction at {steer.hook} has width {steer.vectors.shape[-1]} but the model's is {model.d_model}",
+                f"a steering direction at {steer.hook} has width {steer.vectors.shape[-1]} but the model's is {width}",
                 fix="use directions extracted from (or aligned to) this model",
             )
-        parse_hook(steer.hook, model.n_layers)  # refuse unknown hooks before anything runs
 
-    def hook_for(steer: Steer):
-        def apply(h: Tensor) -> Tensor | None:
-            select = steer.select(current_step(h))
-            if not bool(select.any()):
-                return None
-            return apply_operator(h, select, steer)
-
-        return apply
-
-    with hooked(model, [(steer.hook, hook_for(steer)) for steer in steers]):
+    # Each hook prepares its operands once (on the first pass that reaches it) and keeps them for
+    # the block: no per-call copies, QR or host syncs, so a steered step can go in a CUDA graph.
+    with hooked(model, [(steer.hook, _SteerHook(steer)) for steer in steers]):
         yield
 
 

@@ -219,7 +219,7 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
 
         with monkeypatch.context() as m:
             m.setattr(dispatch.LazyKernel, "__getitem__", capture)
-            for name in ("capture_reduce", "project", "steer_update"):  # size grids for an H100
+            for name in ("capture_reduce", "project", "steer_launch"):  # size grids for an H100
                 module = importlib.import_module(f"interp.kernels.{name}")  # the module, not the
                 m.setattr(module, "sm_count", lambda device: 132)  # function of the same name
             with use_backend("triton"):

@@ -15,15 +15,9 @@ from interp.kernels import (
     steer_rotate_reference,
     use_backend,
 )
-from interp.kernels.steer_update import (
-    OP_ABLATE,
-    OP_ADD,
-    OP_CLAMP,
-    OP_ROTATE,
-    _launch,
-    _steer_stats_kernel,
-    _steer_update_kernel,
-)
+from interp.kernels.steer_kernels import _steer_stats_kernel, _steer_update_kernel
+from interp.kernels.steer_launch import _launch
+from interp.kernels.steer_passes import OP_ABLATE, OP_ADD, OP_CLAMP, OP_ROTATE
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 OPS = ["add", "ablate", "clamp", "rotate"]
