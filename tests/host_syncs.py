@@ -51,7 +51,9 @@ class HostSyncCounter(TorchDispatchMode):
             name = str(func)
         elif func is aten.index.Tensor:  # a boolean index has a data-dependent size
             if any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                for i in args[1]
+                if i is not None
             ):
                 name = "aten.index.Tensor(bool)"
         elif func in (aten._to_copy.default, aten.copy_.default):

@@ -3,7 +3,13 @@
 `Keep` hands the selected rows to memory or to the on-disk store. The streaming reducers (`Mean`,
 `LabelMeans`, `Moments`) keep fixed-size running sums, so their memory does not grow with the number
 of prompts. Per-batch sums come from the fused capture kernel (Triton on CUDA, torch elsewhere) in
-float32 and are accumulated across batches in float64.
+float32 and are accumulated across batches in float64. `Scores` scores the selected rows with a
+bank of probes where they are, before anything moves to the host.
+
+Hook calls never wait on the device: the batch's selection goes to the device once per batch (as
+row indices, so no boolean indexing, whose output size the host would have to read back), the
+running sums stay on the device, and rows and scores move to the host once per batch
+(`end_batch`), after the forward pass, or at `result()`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,16 @@ from torch import Tensor
 
 from interp.capture.batching import Batch
 from interp.kernels import capture_reduce
+from interp.probes.scoring import ProbeBank
+
+
+@dataclass(frozen=True)
+class BatchOnDevice:
+    """One batch's selection and labels on one device, made once per batch and device."""
+
+    select: Tensor  # (batch, pos) bool
+    rows: Tensor  # (n_selected,) int64 flat indices into (batch * pos), row-major
+    labels: Tensor  # (batch,) int64
 
 
 class Reducer:
@@ -23,6 +39,26 @@ class Reducer:
 
     def begin_batch(self, batch: Batch, labels: Tensor) -> None:
         self.batch, self.labels = batch, labels
+        self._on_device: dict[torch.device, BatchOnDevice] = {}
+        # Host-side (the batch is built on the host): no device read-back to count the rows.
+        self._rows = batch.select.reshape(-1).nonzero().reshape(-1)
+        self.n_selected = int(self._rows.numel())
+
+    def on(self, device: torch.device) -> BatchOnDevice:
+        """The batch's selection and labels on `device`, copied there once per batch."""
+        found = self._on_device.get(device)
+        if found is None:
+            found = self._on_device[device] = BatchOnDevice(
+                self.batch.select.to(device),
+                self._rows.to(device),
+                self.labels.to(device, torch.long),
+            )
+        return found
+
+    def selected_rows(self, h: Tensor) -> Tensor:
+        """The selected rows of h (batch, pos, d) as (n_selected, d), row-major over (batch,
+        pos): a gather by precomputed indices, no host sync."""
+        return h.reshape(-1, h.shape[-1]).index_select(0, self.on(h.device).rows)
 
     def update(self, hook: str, h: Float[Tensor, "batch pos d_model"]) -> None:
         raise NotImplementedError
@@ -45,10 +81,11 @@ class Keep(Reducer):
         self._batch_rows: dict[str, Tensor] = {}
 
     def update(self, hook: str, h: Tensor) -> None:
-        rows = h[self.batch.select.to(h.device)].detach()  # (rows, D), row-major over (batch, pos)
-        self._batch_rows[hook] = rows.to("cpu", self.dtype or rows.dtype)
+        # (rows, D), row-major over (batch, pos); stays on the device until the batch ends
+        self._batch_rows[hook] = self.selected_rows(h.detach())
 
     def end_batch(self) -> None:
+        self._batch_rows = _to_host(self._batch_rows, self.dtype)
         select = self.batch.select
         prompt_index = self.batch.prompt_index[:, None].expand_as(select)[select]
         position = self.batch.token_index[select]
@@ -85,21 +122,24 @@ class LabelMeans(Reducer):
         self.stats: dict[str, LabelStats] = {}
 
     def update(self, hook: str, h: Tensor) -> None:
-        sums = capture_reduce(
-            h, self.batch.select.to(h.device), self.labels.to(h.device), self.n_labels
-        )
+        batch = self.on(h.device)
+        sums = capture_reduce(h, batch.select, batch.labels, self.n_labels)
         stats = self.stats.get(hook)
-        if stats is None:
+        if stats is None:  # running sums on h's device, moved to the host by `result`
             d = h.shape[-1]
             stats = self.stats[hook] = LabelStats(
-                torch.zeros(self.n_labels, d, dtype=torch.float64),
-                torch.zeros(self.n_labels, dtype=torch.float64),
+                torch.zeros(self.n_labels, d, dtype=torch.float64, device=h.device),
+                torch.zeros(self.n_labels, dtype=torch.float64, device=h.device),
             )
-        stats.sums += sums.sums.to("cpu", torch.float64)
-        stats.counts += sums.counts.to("cpu", torch.float64)
+        stats.sums += sums.sums
+        stats.counts += sums.counts
 
     def result(self) -> dict[str, LabelStats]:
-        return self.stats
+        """The sums and counts per hook, on the host."""
+        return {
+            hook: LabelStats(stats.sums.cpu(), stats.counts.cpu())
+            for hook, stats in self.stats.items()
+        }
 
 
 class Mean(LabelMeans):
@@ -112,7 +152,7 @@ class Mean(LabelMeans):
         super().begin_batch(batch, torch.zeros_like(labels))
 
     def result(self) -> dict[str, Tensor]:  # type: ignore[override]
-        return {hook: stats.means[0] for hook, stats in self.stats.items()}
+        return {hook: stats.means[0] for hook, stats in super().result().items()}
 
 
 @dataclass
@@ -139,16 +179,73 @@ class Moments(Reducer):
         self.stats: dict[str, MomentStats] = {}
 
     def update(self, hook: str, h: Tensor) -> None:
-        rows = h[self.batch.select.to(h.device)].float()  # (rows, D)
+        rows = self.selected_rows(h).float()  # (rows, D)
         stats = self.stats.get(hook)
-        if stats is None:
-            d = h.shape[-1]
+        if stats is None:  # running sums on h's device, moved to the host by `result`
+            d, device = h.shape[-1], h.device
             stats = self.stats[hook] = MomentStats(
-                0.0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64)
+                0.0,
+                torch.zeros(d, dtype=torch.float64, device=device),
+                torch.zeros(d, d, dtype=torch.float64, device=device),
             )
-        stats.count += rows.shape[0]
-        stats.sum += rows.sum(0).to("cpu", torch.float64)
-        stats.sum_outer += (rows.T @ rows).to("cpu", torch.float64)
+        stats.count += self.n_selected  # known on the host: the batch's selection is built there
+        stats.sum += rows.sum(0)
+        stats.sum_outer += rows.T @ rows
 
     def result(self) -> dict[str, MomentStats]:
-        return self.stats
+        """The moments per hook, on the host."""
+        return {
+            hook: MomentStats(stats.count, stats.sum.cpu(), stats.sum_outer.cpu())
+            for hook, stats in self.stats.items()
+        }
+
+
+class Scores(Reducer):
+    """Every selected row scored by a bank of probes where the activations are (the projection
+    kernel on CUDA), so only (rows, k) scores ever move to the host, once per batch.
+
+    `banks` maps hook names to the `ProbeBank` scored there; hooks without a bank are ignored.
+    `result()` is hook -> (rows, k) float32 scores, rows in the same order as `Keep`'s, with
+    `prompt_index` and `position` per row.
+    """
+
+    def __init__(self, banks: dict[str, ProbeBank]) -> None:
+        self.banks = banks
+        self.scores: dict[str, list[Tensor]] = {}
+        self.prompt_index: list[Tensor] = []
+        self.position: list[Tensor] = []
+        self._batch_scores: dict[str, Tensor] = {}
+
+    def update(self, hook: str, h: Tensor) -> None:
+        bank = self.banks.get(hook)
+        if bank is not None:
+            self._batch_scores[hook] = bank.score(self.selected_rows(h.detach()))  # (rows, k)
+
+    def end_batch(self) -> None:
+        for hook, scores in _to_host(self._batch_scores, None).items():
+            self.scores.setdefault(hook, []).append(scores)
+        select = self.batch.select
+        self.prompt_index.append(self.batch.prompt_index[:, None].expand_as(select)[select])
+        self.position.append(self.batch.token_index[select])
+        self._batch_scores = {}
+
+    def result(self) -> dict[str, Tensor]:
+        return {hook: torch.cat(parts) for hook, parts in self.scores.items()}
+
+
+def _to_host(tensors: dict[str, Tensor], dtype: torch.dtype | None) -> dict[str, Tensor]:
+    """Move a batch's tensors to the host in one copy where they can share one (same device,
+    dtype and width), then cast to `dtype` there."""
+    if not tensors:
+        return {}
+    parts = list(tensors.values())
+    first = parts[0]
+    same = all(
+        p.device == first.device and p.dtype == first.dtype and p.shape[1:] == first.shape[1:]
+        for p in parts
+    )
+    if same and first.device.type != "cpu":
+        moved = torch.cat(parts).cpu().split([p.shape[0] for p in parts])
+    else:
+        moved = tuple(p.cpu() for p in parts)
+    return {hook: part.to(dtype or part.dtype) for hook, part in zip(tensors, moved, strict=True)}
