@@ -22,6 +22,7 @@ from interp.errors import InterpError
 
 if TYPE_CHECKING:
     from interp.capture.items import Item
+    from interp.directions.direction_set import DirectionSet
     from interp.experiments.align import AlignResult
     from interp.experiments.demo import DemoResult
     from interp.experiments.probe import ProbeResult
@@ -264,6 +265,41 @@ def demo(out: str | Path | None = None, *, seed: int = 0, progress: bool = False
 
     with run_dir(out, resume=False) as path:
         return run_demo(path, seed=seed, progress=progress)
+
+
+def export_control_vector(
+    directions: DirectionSet | str | Path,
+    out: str | Path,
+    *,
+    layers: Sequence[int] | None = None,
+    model_hint: str | None = None,
+) -> Path:
+    """`interp export --format gguf`: a direction set (or its file) as a llama.cpp control vector,
+    `direction.{k}` added to block k's output; use it with `--control-vector-scaled FILE SCALE`.
+
+    >>> import interp
+    >>> interp.api.export_control_vector("directions.safetensors", "x.gguf")   # doctest: +SKIP
+    """
+    from interp.directions.control_vector import combine_for_export, write_control_vector
+    from interp.directions.direction_set import DirectionSet
+
+    ds = directions if isinstance(directions, DirectionSet) else DirectionSet.load(directions)
+    return write_control_vector(combine_for_export([ds], layers=layers), out, model_hint=model_hint)
+
+
+def import_control_vector(
+    path: str | Path, *, model: Model | str | None = None, n_layers: int | None = None
+) -> DirectionSet:
+    """`interp import`: a llama.cpp or repeng control vector as a direction set at resid_post.
+
+    >>> import interp
+    >>> ds = interp.api.import_control_vector("x.gguf")     # doctest: +SKIP
+    """
+    from interp.directions.control_vector import read_control_vector
+    from interp.store.artifacts import ModelRef
+
+    ref = None if model is None else ModelRef.of(_loaded(model))
+    return read_control_vector(path, model=ref, n_layers=n_layers)
 
 
 def _loaded(model: Model | str) -> Model:
