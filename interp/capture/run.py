@@ -84,6 +84,12 @@ def capture(
             f"batch size {batch_size} is not positive", fix="use --batch-size 1 or more"
         )
     points = expand_hooks(list(hooks) if not isinstance(hooks, str) else hooks, model.n_layers)
+    if any(p.kind == "pattern" for p in points):
+        raise InterpError(
+            "capture reads one row per token, but an attention pattern is (head, q, k) per prompt",
+            fix="read it with interp.hooked at blocks.{layer}.attn.hook_pattern, or capture "
+            "attn.hook_q and attn.hook_k",
+        )
     names = [p.name for p in points]
     reductions = [reduce] if isinstance(reduce, str) else list(reduce)
     for r in reductions:
@@ -122,6 +128,8 @@ def capture(
 
     def reader(name: str):
         def read(h: Tensor) -> None:
+            # A head-level point with every head (batch, pos, head, d_head): heads side by side.
+            h = h.flatten(2) if h.ndim == 4 else h
             for reducer in reducers.values():
                 reducer.update(name, h)
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from interp.hooks.names import HookPoint, parse_hook
 from interp.hooks.resolve import Site, resolve
+from interp.models.attention_heads import HeadSite, add_head_hook
 
 if TYPE_CHECKING:
     from interp.models.model import Model
@@ -39,15 +40,33 @@ def hooked(
     torch.Size([1, 3, 64])
     """
     pairs = list(fns.items()) if isinstance(fns, Mapping) else list(fns)
-    sites = [(resolve(model, parse_hook(name, model.n_layers)), fn) for name, fn in pairs]
+    points = [(parse_hook(name, model.n_layers), fn) for name, fn in pairs]
+    # Resolve everything first: a bad name fails before any hook is attached.
+    sites = [
+        (_head_site(model, p) if _on_heads(model, p) else resolve(model, p), fn) for p, fn in points
+    ]
     handles = []
     try:
         for site, fn in sites:
-            handles.append(_register(site, fn))
+            handles.append(
+                add_head_hook(site, fn) if isinstance(site, HeadSite) else _register(site, fn)
+            )
         yield
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _on_heads(model: Model, point: HookPoint) -> bool:
+    """Head-level points on the hf backend go through the attention wrapper; on the bridge they
+    are TransformerLens' own hook points."""
+    return point.is_head and model.backend == "hf"
+
+
+def _head_site(model: Model, point: HookPoint) -> HeadSite:
+    from interp.hooks.heads import site_of
+
+    return site_of(model, point)
 
 
 def _register(site: Site, fn: HookFn) -> Any:

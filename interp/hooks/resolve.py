@@ -39,6 +39,11 @@ def resolve(model: Model, point: HookPoint) -> Site:
     """The module and side that carry `point` on `model`'s backend."""
     if model.backend == "bridge":
         hook_dict = model.bridge.hook_dict
+        if point.head is not None:
+            raise InterpError(
+                f"one head ({point.name}) is read on the hf backend only",
+                fix=f"use --backend hf, or read blocks.{point.layer}.attn.hook_{point.kind} (every head)",
+            )
         if point.name not in hook_dict:
             from interp.hooks.names import all_hook_names
 
@@ -72,6 +77,10 @@ def supports(model: Model, point: HookPoint) -> bool:
     """Whether `point` resolves on this model (for listing hook points)."""
     if model.backend == "bridge":
         return point.name in model.bridge.hook_dict
+    if point.is_head:
+        from interp.hooks.heads import has_heads
+
+        return has_heads(model)
     return point.kind in layout_for(model.hf).kinds()
 
 

@@ -99,7 +99,9 @@ class LinearProbe:
             )
         if self.method not in METHODS:
             raise InterpError(f"unknown probe method {self.method!r}", fix=f"use one of {METHODS}")
-        if self.model is not None and self.model.d_model != w.shape[0]:
+        # A probe of one attention head (`blocks.3.attn.hook_z[4]`) is d_head wide, not d_model.
+        reads_stream = self.hook is None or ".attn.hook_" not in self.hook
+        if self.model is not None and reads_stream and self.model.d_model != w.shape[0]:
             raise InterpError(
                 f"probe weight is {w.shape[0]} wide but {self.model.spec!r} has d_model "
                 f"{self.model.d_model}",
