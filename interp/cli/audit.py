@@ -13,6 +13,7 @@ from interp.cli.main import (
     progress_enabled,
     with_study_loading,
 )
+from interp.cli.ray_options import add_ray_arguments, executor_from
 
 if TYPE_CHECKING:  # registering the command imports nothing of the study
     from interp.results.audit import AuditResult
@@ -46,6 +47,7 @@ def register(commands) -> None:
         help="continue an unfinished run into --out from its checkpoints (same config)",
     )
     add_study_load_arguments(cmd)
+    add_ray_arguments(cmd, "suspects")
     cmd.add_argument("--json", action="store_true", help="print the verdicts (and score) as JSON")
 
 
@@ -54,7 +56,10 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from interp.experiments.audit_config import AuditConfig
 
     config = with_study_loading(AuditConfig.from_file(args.config), args)
-    result = run_audit(config, Path(args.out), progress=progress_enabled(), resume=args.resume)
+    executor = executor_from(args)
+    result = run_audit(
+        config, Path(args.out), progress_enabled(), resume=args.resume, executor=executor
+    )
     if args.json:
         record = result.to_json()
         print_json({k: record[k] for k in ("verdicts", "score") if k in record})

@@ -12,6 +12,7 @@ from interp.cli.main import (
     progress_enabled,
     with_study_loading,
 )
+from interp.cli.ray_options import add_ray_arguments, executor_from
 
 
 def register(commands) -> None:
@@ -38,6 +39,7 @@ def register(commands) -> None:
         help="continue an unfinished run into --out from its checkpoints (same config)",
     )
     add_study_load_arguments(cmd)
+    add_ray_arguments(cmd, "grid points")
     cmd.add_argument("--json", action="store_true", help="print metrics as JSON")
 
 
@@ -46,7 +48,10 @@ def run_transfer_command(args: argparse.Namespace) -> int:
     from interp.experiments.transfer_config import TransferConfig
 
     config = with_study_loading(TransferConfig.from_file(args.config), args)
-    result = run_transfer(config, Path(args.out), progress=progress_enabled(), resume=args.resume)
+    executor = executor_from(args)
+    result = run_transfer(
+        config, Path(args.out), progress_enabled(), resume=args.resume, executor=executor
+    )
     if args.json:
         print_json({k: v for k, v in result.to_json().items() if k != "grid"})
     else:

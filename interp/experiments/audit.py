@@ -42,6 +42,7 @@ from interp.experiments.audit_task import TaskItems
 from interp.experiments.audit_verdict import score, verdict
 from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
+from interp.experiments.units import Executor, ModelSource, Unit, given, run_units
 from interp.models.specs import resolve_spec
 from interp.probes import LinearProbe
 from interp.results.audit import (
@@ -54,9 +55,14 @@ from interp.results.audit_suspect import ReferenceReading, SuspectResult
 
 
 def run_audit(
-    config: AuditConfig, out: Path, progress: bool = True, resume: bool = False
+    config: AuditConfig,
+    out: Path,
+    progress: bool = True,
+    resume: bool = False,
+    executor: Executor | None = None,
 ) -> AuditResult:
-    """Run every configured method on every suspect into `out` (which appears whole at the end)."""
+    """Run every configured method on every suspect into `out` (which appears whole at the end).
+    The suspects run on `executor` (default: one after another here; `RayCluster`: as Ray tasks)."""
     for spec in model_specs(config):  # a wrong path fails now, not after hours on the others
         resolve_spec(spec)
     truth = load_truth(config.answer_key, config.suspects) if config.answer_key else None
@@ -68,15 +74,12 @@ def run_audit(
 
     ref_accuracy, trained, summary, baseline = with_reference(config, run, items, log)
 
-    units: dict[str, SuspectUnit] = {}
-    for index, (spec, name) in enumerate(zip(config.suspects, names, strict=True), 1):
-        unit = _unit_name("suspect", index, name)
-        log(f"[{index}/{len(names)}] {name}" + (" (checkpointed)" if run.done(unit) else ""))
-
-        def audited(spec: str = spec) -> dict:
-            return audit_suspect(spec, config, items, trained, log).to_json()
-
-        units[name] = SuspectUnit.from_json(run.unit(unit, audited))
+    work = [
+        Unit(_unit_name("suspect", i, name), given(spec, config, items, trained, log))
+        for i, (spec, name) in enumerate(zip(config.suspects, names, strict=True), 1)
+    ]
+    done = run_units(run, work, audited, executor, log)
+    units = {name: SuspectUnit.from_json(done[u.name]) for name, u in zip(names, work, strict=True)}
     suspects = {name: unit.result for name, unit in units.items()}
     probed = {n: s.probe for n, s in suspects.items() if s.probe is not None and s.probe.applicable}
     if trained is not None and probed:
@@ -107,6 +110,19 @@ def run_audit(
     write_run(run, result, trained.probe if trained is not None else None)
     log(f"wrote {out}")
     return result
+
+
+def audited(
+    models: ModelSource,
+    spec: str,
+    config: AuditConfig,
+    items: TaskItems,
+    trained: TrainedProbe | None,
+    log: Callable[[str], None],
+) -> dict:
+    """A suspect's unit; on a cluster it runs in a Ray task. The suspect is loaded afresh (not from
+    `models`): noise and elicitation change its weights."""
+    return audit_suspect(spec, config, items, trained, log).to_json()
 
 
 def with_reference(

@@ -74,10 +74,14 @@ class RunDir:
         checkpoint = self.path / UNITS / f"{name}.json"
         if checkpoint.is_file():
             return _read_json(checkpoint)["result"]
-        result = compute()
+        return self.save(name, compute())
+
+    def save(self, name: str, result: Any) -> Any:
+        """Checkpoint `result` (computed elsewhere, say on a cluster) as unit `name`'s, and return it
+        as it reads back."""
         # Stored as it reads back, so a resumed run sees exactly what a fresh one would.
         stored = canonical(result)
-        atomic_write_json(checkpoint, {"unit": name, "result": stored})
+        atomic_write_json(self.path / UNITS / f"{name}.json", {"unit": name, "result": stored})
         return stored
 
     def finish(self) -> Path:

@@ -45,17 +45,23 @@ from interp.experiments.transfer_fit import (
     source_direction,
 )
 from interp.experiments.transfer_task import Conditions, TaskItem, as_model_prompt, load_splits
+from interp.experiments.units import Executor, ModelSource, Unit, given, printer, run_units
 from interp.models.generate import generate
 from interp.models.model import Model
-from interp.progress import Stages, track
+from interp.progress import Stages
 from interp.results.transfer import GridPoint, LayerFit, OwnDirection, TransferResult
 from interp.steer import steering, steers_from_directions
 
 
 def run_transfer(
-    config: TransferConfig, out: Path, progress: bool = True, resume: bool = False
+    config: TransferConfig,
+    out: Path,
+    progress: bool = True,
+    resume: bool = False,
+    executor: Executor | None = None,
 ) -> TransferResult:
-    """Run the study into `out` (which appears whole at the end) and return what it found."""
+    """Run the study into `out` (which appears whole at the end) and return what it found. The grid
+    points run on `executor` (default: one after another here; `RayCluster`: as Ray tasks)."""
     started = time.perf_counter()
     splits = load_splits(config)  # bad task files fail before any model time
     run = RunDir.open(out, config.to_dict(), resume=resume)
@@ -86,26 +92,32 @@ def run_transfer(
             fitted[setting] = (directions, maps, maps.apply(directions, strict=False))
         return fitted[setting]
 
-    grid = []
-    settings = itertools.product(
-        sorted(set(config.n_values)),
-        sorted(set(config.ranks)),
-        config.fit_sets,
-        config.layer_matchings,
-        config.alphas,
+    settings = list(
+        itertools.product(
+            sorted(set(config.n_values)),
+            sorted(set(config.ranks)),
+            config.fit_sets,
+            config.layer_matchings,
+            config.alphas,
+        )
     )
 
-    def select_accuracy(setting: tuple[int, int, str, str], alpha: float) -> float:
-        return study.accuracy(splits.select, fit(setting)[2], alpha)
+    def point(setting: tuple[int, int, str, str], alpha: float) -> tuple:
+        return config, splits.select, conditions, fit(setting)[2], alpha
 
-    for n, rank, fit_set, matching, alpha in track(
-        list(settings), "grid", unit="point", enabled=progress
-    ):
-        setting = (n, rank, fit_set, matching)
-        name = f"select-n{n}-rank{rank}-{fit_set}-{matching}-alpha{alpha}"
-        accuracy = run.unit(name, partial(select_accuracy, setting, alpha))
-        grid.append(GridPoint(n, rank, alpha, accuracy, fit_set, matching))
-    unsteered_select = run.unit("select-unsteered", lambda: study.accuracy(splits.select))
+    names = [f"select-n{n}-rank{r}-{f}-{m}-alpha{a}" for n, r, f, m, a in settings]
+    units = [
+        Unit(name, partial(point, s[:4], s[4])) for name, s in zip(names, settings, strict=True)
+    ]
+    units.append(Unit("select-unsteered", given(config, splits.select, conditions, None, 0.0)))
+    scored = run_units(
+        run, units, select_accuracy, executor, printer(progress), {config.target: target}
+    )
+    grid = [
+        GridPoint(n, rank, alpha, scored[name], fit_set, matching)
+        for name, (n, rank, fit_set, matching, alpha) in zip(names, settings, strict=True)
+    ]
+    unsteered_select = scored["select-unsteered"]
     best = max(grid, key=GridPoint.key)
     bar.done("directions and maps fitted, grid chosen on selection items")
 
@@ -174,6 +186,20 @@ def run_transfer(
     )
     write_run(run, config, result, directions, maps, transferred)
     return result
+
+
+def select_accuracy(
+    models: ModelSource,
+    config: TransferConfig,
+    items: list[TaskItem],
+    conditions: Conditions,
+    directions: DirectionSet | None,
+    alpha: float,
+) -> float:
+    """A grid point's unit: the target's accuracy on the selection items, steered (or not). On a
+    cluster it runs in a Ray task, which loads the target itself."""
+    target = models(config, config.target)
+    return Study(config, None, conditions, target).accuracy(items, directions, alpha)
 
 
 class Study:
