@@ -122,7 +122,7 @@ class RayCluster:
             log(f"{len(results)} of {len(units)} units read back from their checkpoints")
         if not todo:
             return {u.name: results[u.name] for u in units}
-        started_here = self._connect(ray)
+        started_here = self.connect(ray)
         try:
             task = ray.remote(_run_on_worker).options(
                 num_cpus=self.cpus_per_unit, num_gpus=self.gpus_per_unit
@@ -145,7 +145,12 @@ class RayCluster:
                 ray.shutdown()
         return {u.name: results[u.name] for u in units}
 
-    def _connect(self, ray: Any) -> bool:
+    def __post_init__(self) -> None:
+        kind, _, count = self.address.partition(":")
+        if kind == "local" and count:
+            _cpus(count)  # refused at once, whether or not Ray is running already
+
+    def connect(self, ray: Any) -> bool:
         """Join or start the cluster; True when this call started Ray (and so stops it after)."""
         if ray.is_initialized():
             return False
@@ -181,10 +186,11 @@ def executor_for(address: str | None, gpus_per_unit: float = 0.0) -> Executor:
     """The executor the command line asks for: Ray when given an address, else this process."""
     if address is None:
         return Sequential()
-    import_ray()  # missing Ray is said now, before any model time
-    if address.startswith("local:"):
-        _cpus(address.partition(":")[2])
-    return RayCluster(address, gpus_per_unit=gpus_per_unit)
+    cluster = RayCluster(address, gpus_per_unit=gpus_per_unit)
+    cluster.connect(
+        import_ray()
+    )  # a missing Ray or an unreachable cluster is said before any model
+    return cluster  # time; Ray stops a local cluster when this process exits
 
 
 # ---- on the worker -------------------------------------------------------------------------------

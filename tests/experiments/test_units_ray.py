@@ -106,13 +106,15 @@ def test_audit_on_ray_gives_the_sequential_metrics(local_ray, tmp_path):
 
 @needs_ray
 @pytest.mark.slow
-def test_transfer_grid_on_ray_gives_the_sequential_metrics(local_ray, tmp_path):
+def test_transfer_grid_on_ray_gives_the_sequential_metrics(local_ray, tmp_path, capsys):
     from interp.experiments.transfer import run_transfer
     from interp.experiments.transfer_config import TransferConfig
 
-    config = TransferConfig.from_dict(TRANSFER)
-    run_transfer(config, tmp_path / "here", progress=False)
-    run_transfer(config, tmp_path / "ray", progress=False, executor=local_ray)
+    run_transfer(TransferConfig.from_dict(TRANSFER), tmp_path / "here", progress=False)
+    config = tmp_path / "transfer.json"
+    config.write_text(json.dumps(TRANSFER))
+    on_cluster = ["--config", str(config), "--out", str(tmp_path / "ray"), "--ray", "auto"]
+    assert main(["transfer", *on_cluster, "--json"]) == 0  # joins the Ray this process started
     sequential, on_ray = metrics(tmp_path / "here"), metrics(tmp_path / "ray")
     assert_same_fields(on_ray, sequential)
     grid = on_ray["grid"]
