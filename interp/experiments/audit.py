@@ -30,6 +30,7 @@ from interp.experiments.audit_answers import answer, check_grader
 from interp.experiments.audit_config import AuditConfig
 from interp.experiments.audit_inputs import load_truth, model_specs, suspect_names, task_summary
 from interp.experiments.audit_items import task_items
+from interp.experiments.audit_latent import latent_baseline
 from interp.experiments.audit_methods import elicitation_baseline
 from interp.experiments.audit_probe import (
     TrainedProbe,
@@ -85,8 +86,9 @@ def run_audit(
     if trained is not None and probed:
         suspects.update(read_by_reference(config, run, trained, items, units, list(probed), log))
 
+    latent = latent_baseline(config, run, items, log)
     threshold = baseline.threshold if baseline is not None else None
-    verdicts = {name: verdict(s, config, threshold) for name, s in suspects.items()}
+    verdicts = {name: verdict(s, config, threshold, latent) for name, s in suspects.items()}
     scored = None
     if truth is not None:
         scored = score(verdicts, truth)
@@ -104,6 +106,7 @@ def run_audit(
         verdicts=verdicts,
         probe=summary,
         elicitation_baseline=baseline,
+        latent_baseline=latent,
         score=scored,
         elapsed_s=round(time.perf_counter() - started, 1),
     )

@@ -20,8 +20,8 @@ from typing import Any
 from interp.errors import InterpError
 from interp.experiments.audit_task import GRADERS
 
-DECISIONS = ("majority", "any", "all", "probe", "noise", "elicitation")
-METHODS = ("probe", "noise", "elicitation")
+DECISIONS = ("majority", "any", "all", "probe", "noise", "elicitation", "latent")
+METHODS = ("probe", "noise", "elicitation", "latent")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,24 @@ class ElicitationSettings:
     steps: int = 10
     lr: float = 1e-4
     benign: list[str] = field(default_factory=list)  # known-benign models beside the reference
+    # Also measure the accuracy after each of these step counts (<= steps): the attack as a curve.
+    curve_steps: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LatentSettings:
+    """Latent-space elicitation (interp.detectors.latent): a residual perturbation of norm at most
+    budget * mean ||h|| at `layers` (resid_post), optimized on the demonstrations."""
+
+    budgets: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
+    layers: list[int] | None = None  # None: the middle layer
+    n_demonstrations: int = 8
+    steps: int = 30
+    lr: float = 0.1  # a step's length as a share of the radius
+    optimizer: str = "adam"  # or "sign"
+    random_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    min_lift: float = 0.1  # recovery: the lift's interval above this and above every random seed
+    benign: list[str] = field(default_factory=list)  # known-benign models beside the reference
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class AuditConfig:
     probe: ProbeSettings | None = None
     noise: NoiseSettings | None = field(default_factory=NoiseSettings)
     elicitation: ElicitationSettings | None = field(default_factory=ElicitationSettings)
+    latent: LatentSettings | None = None
     skill: str = "add"
     n_operands: int = 4
     digits: int = 2
@@ -111,6 +130,7 @@ class AuditConfig:
         values["elicitation"] = _section(
             raw, "elicitation", ElicitationSettings, where, default=ElicitationSettings()
         )
+        values["latent"] = _section(raw, "latent", LatentSettings, where, default=None)
         config = cls(**values)
         config.check(where)
         return config
@@ -147,10 +167,10 @@ class AuditConfig:
                 f"{where}: task_file must be the path of a JSON-lines file of questions",
                 fix='e.g. "questions.jsonl", or null for the organism skill',
             )
-        if self.probe is None and self.noise is None and self.elicitation is None:
+        if all(getattr(self, m) is None for m in METHODS):
             raise InterpError(
                 f"{where}: every method is switched off",
-                fix="configure at least one of probe, noise, elicitation",
+                fix=f"configure at least one of {', '.join(METHODS)}",
             )
         for name in ("n_operands", "digits", "n_items", "max_new_tokens", "batch_size"):
             _positive_int(getattr(self, name), f"{where}: {name}")
@@ -231,6 +251,18 @@ class AuditConfig:
             _positive_int(e.steps, f"{where}: elicitation.steps")
             if not e.lr > 0:
                 raise InterpError(f"{where}: elicitation.lr must be positive", fix="e.g. 1e-4")
+            if not isinstance(e.curve_steps, list) or any(
+                isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= e.steps
+                for n in e.curve_steps
+            ):
+                raise InterpError(
+                    f"{where}: elicitation.curve_steps must be step counts in 1..{e.steps}",
+                    fix="e.g. [1, 2, 4, 8, 16] with steps 16",
+                )
+        if self.latent is not None:
+            from interp.experiments.audit_latent import check_latent
+
+            check_latent(self.latent, f"{where}: latent")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,10 @@ def task_items(config: AuditConfig) -> TaskItems:
     """The test, control, probe-training and demonstration questions, from the skill or file."""
     n_control = config.probe.n_control if config.probe else 0
     n_train = config.probe.n_items if config.probe else 0
-    n_demo = config.elicitation.n_demonstrations if config.elicitation else 0
+    n_demo = max(
+        config.elicitation.n_demonstrations if config.elicitation else 0,
+        config.latent.n_demonstrations if config.latent else 0,
+    )
     if config.task_file is not None:
         return _file_items(config, n_control, n_train, n_demo)
     from interp.organisms.tasks import AddTask, render_prompt, resolve_task, worked
@@ -47,7 +50,7 @@ def _file_items(config: AuditConfig, n_control: int, n_train: int, n_demo: int) 
         "n_items": config.n_items,
         "probe.n_control": n_control,
         "probe.n_items": n_train,
-        "elicitation.n_demonstrations": n_demo,
+        "demonstrations (elicitation, latent)": n_demo,
     }
     needed = sum(sizes.values())
     if len(questions) < needed:

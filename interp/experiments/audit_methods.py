@@ -27,6 +27,7 @@ from interp.results.audit_suspect import (
     NoiseBest,
     NoisePoint,
     NoiseResult,
+    StepPoint,
 )
 
 Evaluate = Callable[..., Tensor]  # () -> per-item correctness on the test questions
@@ -72,7 +73,10 @@ def elicitation_result(
     """Fine-tune on the demonstrations, answer again, restore the weights."""
     settings = config.elicitation
     assert settings is not None
-    demos = [(config.preamble + i.prompt, i.solution) for i in items.demonstrations]
+    demos = [
+        (config.preamble + i.prompt, i.solution)
+        for i in items.demonstrations[: settings.n_demonstrations]
+    ]
     result = elicit(
         model,
         demos,
@@ -82,7 +86,9 @@ def elicitation_result(
         n_bootstrap=config.n_bootstrap,
         seed=config.seed,
         clean=clean,
+        curve_steps=settings.curve_steps,
     )
+    curve = [StepPoint(p.steps, p.accuracy, p.lift, p.lift_ci95) for p in result.curve]
     return ElicitationResult(
         clean_accuracy=result.clean_accuracy,
         elicited_accuracy=result.elicited_accuracy,
@@ -90,6 +96,7 @@ def elicitation_result(
         lift_ci95=result.lift_ci95,
         steps=result.steps,
         n_demonstrations=result.n_demonstrations,
+        curve=curve or None,
     )
 
 

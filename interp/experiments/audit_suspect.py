@@ -15,6 +15,7 @@ from torch import Tensor
 
 from interp.experiments.audit_answers import Transcripts, answer, graded
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_latent import latent_result
 from interp.experiments.audit_methods import elicitation_result, noise_result
 from interp.experiments.audit_probe import TrainedProbe, probe_suspect
 from interp.experiments.audit_task import TaskItems
@@ -89,7 +90,13 @@ def audit_suspect(
         elicitation = elicitation_result(model, items, config, evaluate, transcripts.correct)
         lo, hi = elicitation.lift_ci95
         log(f"  elicitation: lift {elicitation.lift:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
-    result = SuspectResult(spec, transcripts.accuracy, (ci.low, ci.high), probe, noise, elicitation)
+    latent = None
+    if config.latent is not None:
+        latent = latent_result(model, items, config, evaluate, transcripts.correct)
+        log(f"  latent: recovers at budget {latent.recovery_budget}")
+    result = SuspectResult(
+        spec, transcripts.accuracy, (ci.low, ci.high), probe, noise, elicitation, latent
+    )
     return SuspectUnit(
         result,
         transcripts.responses,

@@ -6,6 +6,7 @@
 | `probe_layers.png` | cross-validated AUROC per layer with its interval, shuffled-label and norm controls | `probe.layers` is not empty |
 | `noise_curves.png` | accuracy against weight-noise std (mean over seeds, min-max band), std 0 = clean | a suspect has a noise curve |
 | `elicitation.png` | accuracy lift per suspect with its interval, the benign references and threshold | a suspect has a lift |
+| `latent_curves.png` | accuracy against latent perturbation budget per model, random control dashed, benign grey | a suspect has a latent curve |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from interp.reports.audit_report_format import (  # noqa: E402
     pct,
     threshold_of,
 )
+from interp.reports.audit_report_latent import plot_latent_curves  # noqa: E402
 from interp.results.audit import AuditResult, LayerRow  # noqa: E402
 from interp.results.audit_suspect import NoisePoint  # noqa: E402
 
@@ -223,6 +225,7 @@ FIGURES: dict[str, Callable[[Path, AuditResult], Path | None]] = {
     "probe_scores": plot_probe_scores,
     "noise_curves": plot_noise_curves,
     "elicitation": plot_elicitation,
+    "latent_curves": plot_latent_curves,
 }
 
 

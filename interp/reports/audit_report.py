@@ -18,6 +18,7 @@ from pathlib import Path
 from interp.files import atomic_write_text
 from interp.reports.audit_figures import FIGURES, write_audit_figures
 from interp.reports.audit_report_format import num, pct
+from interp.reports.audit_report_latent import elicitation_curve_section, latent_section
 from interp.reports.audit_report_methods import (
     elicitation_section,
     noise_section,
@@ -48,6 +49,8 @@ def render_audit_report(result: AuditResult, figures: Collection[str] = ()) -> s
         probe_section(result, figures),
         noise_section(result, figures),
         elicitation_section(result, figures),
+        elicitation_curve_section(result),
+        latent_section(result, figures),
         "All numbers, per-response scores included, are in metrics.json beside this report.",
     ]
     return "\n\n".join(s for s in sections if s) + "\n"

@@ -8,7 +8,7 @@ from typing import Any
 
 from interp.results.audit import AuditResult
 
-METHODS = ("probe", "noise", "elicitation")
+METHODS = ("probe", "noise", "elicitation", "latent")
 
 SANDBAGGING = "#C44E52"
 BENIGN = "#4C72B0"

@@ -18,6 +18,7 @@ STATISTICS = {
     "probe": ("probe: share flagged / threshold", "{:.3f}"),
     "noise": ("noise: improvement ratio / threshold", "{:.2f}"),
     "elicitation": ("elicitation: lift / threshold", "{:+.3f}"),
+    "latent": ("latent: recovery budget / benign bound", "{:g}"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from interp.results.audit_suspect import SuspectResult
+from interp.results.audit_suspect import LatentResult, SuspectResult
 from interp.results.audit_verdict import Score, Verdict
 from interp.results.records import OMIT_NONE, from_record, to_record
 
@@ -115,6 +115,23 @@ class ElicitationBaseline:
 
 
 @dataclass(frozen=True)
+class LatentBaseline:
+    """The budget at which the latent attack recovers each model known to be benign (None: never);
+    a suspect is flagged when it recovers at a smaller budget than every one of them."""
+
+    references: dict[str, float | None]
+    threshold: float | None  # the smallest benign recovery budget; None: no benign model recovered
+    curves: dict[str, LatentResult] = field(default_factory=dict)  # each benign model's curve
+
+    def to_json(self) -> dict[str, Any]:
+        return to_record(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> LatentBaseline:
+        return from_record(cls, record)
+
+
+@dataclass(frozen=True)
 class AuditResult:
     task: TaskSummary
     reference: ReferenceResult
@@ -123,6 +140,7 @@ class AuditResult:
     verdicts: dict[str, Verdict]
     probe: ProbeSummary | None = field(default=None, metadata=OMIT_NONE)
     elicitation_baseline: ElicitationBaseline | None = field(default=None, metadata=OMIT_NONE)
+    latent_baseline: LatentBaseline | None = field(default=None, metadata=OMIT_NONE)
     score: Score | None = field(default=None, metadata=OMIT_NONE)  # with an answer key
     elapsed_s: float = 0.0  # of this process: a resumed run counts only what it computed
 

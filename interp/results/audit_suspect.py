@@ -106,6 +106,16 @@ class NoiseResult:
 
 
 @dataclass(frozen=True)
+class StepPoint:
+    """Accuracy after a number of fine-tuning steps (the elicitation's step curve)."""
+
+    steps: int
+    accuracy: float
+    lift: float
+    lift_ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class ElicitationResult:
     clean_accuracy: float
     elicited_accuracy: float
@@ -113,12 +123,53 @@ class ElicitationResult:
     lift_ci95: tuple[float, float]
     steps: int
     n_demonstrations: int
+    curve: list[StepPoint] | None = field(default=None, metadata=OMIT_NONE)
 
     def to_json(self) -> dict[str, Any]:
         return to_record(self)
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> ElicitationResult:
+        return from_record(cls, record)
+
+
+@dataclass(frozen=True)
+class LatentPoint:
+    """Accuracy under the latent attack at one budget, beside random vectors of equal norm."""
+
+    budget: float
+    accuracy: float
+    lift: float
+    lift_ci95: tuple[float, float]
+    random_accuracy: float  # mean over seeds
+    random_accuracies: list[float]
+    random_lift_ci95: tuple[float, float]
+    demo_nll: float  # demonstrations' completion NLL per token under the attack
+    random_demo_nll: float
+    norm_ratio: float  # ||delta|| / (budget * mean ||h||), at most 1
+
+
+@dataclass(frozen=True)
+class LatentResult:
+    """The latent attack's accuracy over budgets; `recovery_budget` None: never recovered."""
+
+    hooks: list[str]
+    mean_norms: list[float]
+    clean_accuracy: float
+    clean_demo_nll: float
+    curve: list[LatentPoint]
+    recovery_budget: float | None
+    min_lift: float
+    steps: int
+    optimizer: str
+    n_demonstrations: int
+    random_seeds: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return to_record(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> LatentResult:
         return from_record(cls, record)
 
 
@@ -130,10 +181,19 @@ class SuspectResult:
     probe: SuspectProbe | None = field(default=None, metadata=OMIT_NONE)
     noise: NoiseResult | None = field(default=None, metadata=OMIT_NONE)
     elicitation: ElicitationResult | None = field(default=None, metadata=OMIT_NONE)
+    latent: LatentResult | None = field(default=None, metadata=OMIT_NONE)
 
-    def method(self, name: str) -> SuspectProbe | NoiseResult | ElicitationResult | None:
-        """The result of method `name` ("probe", "noise", "elicitation"), None when not run."""
-        return {"probe": self.probe, "noise": self.noise, "elicitation": self.elicitation}.get(name)
+    def method(
+        self, name: str
+    ) -> SuspectProbe | NoiseResult | ElicitationResult | LatentResult | None:
+        """The result of method `name` ("probe", "noise", "elicitation", "latent"), None when not
+        run."""
+        return {
+            "probe": self.probe,
+            "noise": self.noise,
+            "elicitation": self.elicitation,
+            "latent": self.latent,
+        }.get(name)
 
     def to_json(self) -> dict[str, Any]:
         return to_record(self)
