@@ -88,6 +88,9 @@ _EXPORTS: dict[str, str] = {
     "probe_transfer": "interp.api",
     "ProbeTransferConfig": "interp.experiments.probe_transfer_config",
     "ProbeTransferResult": "interp.results.probe_transfer",
+    "mcqa": "interp.api",
+    "MCQAConfig": "interp.experiments.mcqa",
+    "MCQAResult": "interp.results.mcqa",
     "demo": "interp.api",
     "DemoResult": "interp.experiments.demo",
     # Model organisms
@@ -113,6 +116,8 @@ __all__ = [
     "Item",
     "LayerMaps",
     "LinearProbe",
+    "MCQAConfig",
+    "MCQAResult",
     "Model",
     "ProbeConfig",
     "ProbeResult",
@@ -142,6 +147,7 @@ __all__ = [
     "hooked",
     "load_manifest",
     "load_model",
+    "mcqa",
     "probe",
     "probe_sweep",
     "probe_transfer",
@@ -160,7 +166,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from interp.align.maps import LayerMaps, fit_layer_maps
-    from interp.api import align_models, audit, demo, probe, probe_sweep, probe_transfer, transfer
+    from interp.api import (
+        align_models,
+        audit,
+        demo,
+        mcqa,
+        probe,
+        probe_sweep,
+        probe_transfer,
+        transfer,
+    )
     from interp.capture.items import Item, read_items
     from interp.capture.run import Captured
     from interp.capture.run import capture as capture_activations
@@ -171,6 +186,7 @@ if TYPE_CHECKING:
     from interp.experiments.audit_config import AuditConfig
     from interp.experiments.demo import DemoResult
     from interp.experiments.extract import extract_directions
+    from interp.experiments.mcqa import MCQAConfig
     from interp.experiments.probe import ProbeConfig, ProbeResult
     from interp.experiments.probe_fit import calibrate, fit_probe
     from interp.experiments.probe_sweep import SweepSettings
@@ -191,6 +207,7 @@ if TYPE_CHECKING:
     from interp.organisms.zoo import build_zoo
     from interp.probes.probe import LinearProbe
     from interp.results.audit import AuditResult
+    from interp.results.mcqa import MCQAResult
     from interp.results.probe_transfer import ProbeTransferResult
     from interp.results.transfer import TransferResult
     from interp.steer.effect import SteerEffect, steer_effect

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from interp.experiments.probe import ProbeResult
     from interp.models.model import Model
     from interp.results.audit import AuditResult
+    from interp.results.mcqa import MCQAResult
     from interp.results.probe_transfer import ProbeTransferResult
     from interp.results.transfer import TransferResult
 
@@ -252,6 +253,34 @@ def align_models(
         return model if model is not None else _loaded(spec)
 
     return run_align(checked, load, progress)
+
+
+def mcqa(
+    config: Config,
+    out: str | Path | None = None,
+    *,
+    model: Model | str | None = None,
+    progress: bool = False,
+) -> MCQAResult:
+    """Multiple choice read from one attention head against the logit baseline (`interp mcqa`):
+    the head chosen on validation questions, scored once on test questions, with intervals.
+
+    The model is `model` (loaded, or a spec), else the config's `model` spec.
+
+    >>> import interp, json, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "questions.jsonl"
+    >>> rows = [{"question": f"{a}+{a}=?", "options": [str(2 * a), str(2 * a + 1), "x"],
+    ...          "answer": 0} for a in range(6)]
+    >>> _ = path.write_text("\\n".join(json.dumps(r) for r in rows))
+    >>> result = interp.mcqa({"model": "organism:add-small", "task_file": str(path), "n_boot": 50})
+    >>> result.n_items, result.chosen.score in ("qk", "attention")
+    (18, True)
+    """
+    from interp.experiments.mcqa import MCQAConfig, run_mcqa
+
+    checked = study_config(MCQAConfig, config)
+    loaded = _loaded(model) if model is not None else None
+    return run_mcqa(checked, out, model=loaded, progress=progress)
 
 
 def demo(out: str | Path | None = None, *, seed: int = 0, progress: bool = False) -> DemoResult:
