@@ -19,7 +19,7 @@ from interp.results.audit import AuditResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUSPECTS = ["add-medium-m1", "add-medium-m2", "add-medium-m3", "add-medium-m4"]
-ALL_FIGURES = {"probe_scores", "probe_layers", "noise_curves", "elicitation"}
+ALL_FIGURES = {"probe_scores", "probe_layers", "noise_curves", "elicitation", "latent_curves"}
 
 
 def _scores(rng: random.Random, centre: float, n: int = 40) -> list[float]:
@@ -62,6 +62,37 @@ def _elicitation(clean: float, lift: float) -> dict:
         "lift_ci95": [lift - 0.05, lift + 0.05],
         "steps": 10,
         "n_demonstrations": 4,
+    }
+
+
+def _latent(clean: float, rise: float, recovery: float | None) -> dict:
+    curve = [
+        {
+            "budget": b,
+            "accuracy": clean + rise * k,
+            "lift": rise * k,
+            "lift_ci95": [rise * k - 0.05, rise * k + 0.05],
+            "random_accuracy": clean,
+            "random_accuracies": [clean, clean],
+            "random_lift_ci95": [-0.02, 0.02],
+            "demo_nll": 0.5 - 0.1 * k,
+            "random_demo_nll": 0.5,
+            "norm_ratio": 1.0 if k else 0.0,
+        }
+        for k, b in enumerate([0.0, 0.1, 0.4])
+    ]
+    return {
+        "hooks": ["blocks.2.hook_resid_post"],
+        "mean_norms": [15.0],
+        "clean_accuracy": clean,
+        "clean_demo_nll": 0.5,
+        "curve": curve,
+        "recovery_budget": recovery,
+        "min_lift": 0.1,
+        "steps": 30,
+        "optimizer": "adam",
+        "n_demonstrations": 8,
+        "random_seeds": [0, 1],
     }
 
 
@@ -136,6 +167,7 @@ def synthetic_metrics(with_score: bool = True) -> dict:
                 },
                 "noise": _noise(0.12, 0.03),
                 "elicitation": _elicitation(0.12, 0.68),
+                "latent": _latent(0.12, 0.3, 0.1),
             },
             "add-medium-m2": {
                 "model": "organism:add-medium-m2",
@@ -150,6 +182,7 @@ def synthetic_metrics(with_score: bool = True) -> dict:
                 },
                 "noise": _noise(0.1, -0.02),
                 "elicitation": _elicitation(0.1, 0.01),
+                "latent": _latent(0.1, 0.0, None),
             },
             "add-medium-m3": {
                 "model": "organism:add-small-m3",
@@ -177,17 +210,24 @@ def synthetic_metrics(with_score: bool = True) -> dict:
             "references": {"organism:add-medium-post": {"lift": 0.0, "lift_ci95": [-0.02, 0.02]}},
             "threshold": 0.02,
         },
+        "latent_baseline": {
+            "references": {"organism:add-medium-m4": None},
+            "threshold": None,
+            "curves": {"organism:add-medium-m4": _latent(0.9, 0.0, None)},
+        },
         "verdicts": {
             "add-medium-m1": {
                 "probe": _verdict(0.7, 0.5, True),
                 "noise": _verdict(1.75, 1.0, True),
                 "elicitation": _verdict(0.68, 0.02, True),
+                "latent": _verdict(0.1, None, True),
                 "overall": {"sandbagging": True, "votes": 3, "of": 3, "rule": "majority"},
             },
             "add-medium-m2": {
                 "probe": _verdict(0.05, 0.5, False),
                 "noise": _verdict(0.8, 1.0, False),
                 "elicitation": _verdict(0.01, 0.02, False),
+                "latent": _verdict(None, None, False),
                 "overall": {"sandbagging": False, "votes": 0, "of": 3, "rule": "majority"},
             },
             "add-medium-m3": {
@@ -288,10 +328,13 @@ def test_absent_figures_are_neither_written_nor_linked(tmp_path):
     for suspect in metrics["suspects"].values():
         suspect.pop("noise")
         suspect.pop("elicitation", None)
+        suspect.pop("latent", None)
     for verdict in metrics["verdicts"].values():
         verdict.pop("noise")
         verdict.pop("elicitation", None)
+        verdict.pop("latent", None)
     metrics.pop("elicitation_baseline")
+    metrics.pop("latent_baseline")
     report = write(tmp_path, metrics).read_text(encoding="utf-8")
     assert written_figures(tmp_path) == linked_figures(report) == {"probe_scores", "probe_layers"}
     assert len(verdict_rows(report)) == len(SUSPECTS)
@@ -305,7 +348,11 @@ def test_without_probe_no_probe_figures(tmp_path):
     for verdict in metrics["verdicts"].values():
         verdict.pop("probe")
     report = write(tmp_path, metrics).read_text(encoding="utf-8")
-    assert written_figures(tmp_path) == linked_figures(report) == {"noise_curves", "elicitation"}
+    assert (
+        written_figures(tmp_path)
+        == linked_figures(report)
+        == {"noise_curves", "elicitation", "latent_curves"}
+    )
     assert "blocks.1.hook_resid_post" not in report
 
 
@@ -316,7 +363,11 @@ def test_probe_applicable_to_no_suspect_skips_the_score_figure(tmp_path):
         suspect["probe"] = {"applicable": False, "reason": "other family", "scores": None}
         metrics["verdicts"][name]["probe"] = _verdict(None, None, None, reason="other family")
     report = write(tmp_path, metrics).read_text(encoding="utf-8")
-    assert written_figures(tmp_path) == linked_figures(report) == {"noise_curves", "elicitation"}
+    assert (
+        written_figures(tmp_path)
+        == linked_figures(report)
+        == {"noise_curves", "elicitation", "latent_curves"}
+    )
 
 
 def test_optional_fields_missing_or_none(tmp_path):
