@@ -61,6 +61,7 @@ class MCQAConfig:
     max_facts: int | None = None  # facts: check at most this many
     max_questions: int | None = None  # ask at most this many (after the free-form check)
     rotations: bool = True  # ask each question once per rotation of its options
+    chat: bool = False  # ask each question as one user message through the chat template
     validation_fraction: float = 0.5  # share of the questions the head is chosen on
     n_boot: int = 1000
     seed: int = 0
@@ -98,6 +99,7 @@ class MCQAConfig:
             "max_facts": optional(positive_int),
             "max_questions": optional(positive_int),
             "rotations": flag,
+            "chat": flag,
             "n_boot": positive_int,
             "seed": whole_number,
         }
@@ -144,7 +146,7 @@ def run_mcqa(
         questions = questions[: config.max_questions]
     items = rotated(questions, config.rotations)
     validation, test = split_groups(items, config.validation_fraction, config.seed)
-    scores = score_items(model, items, progress=progress)
+    scores = score_items(model, items, chat=config.chat, progress=progress)
     answers = torch.tensor([item.answer for item in items])
     groups = torch.tensor([item.group for item in items])
     result = _evaluate(config, scores, answers, groups, validation, test)

@@ -19,6 +19,7 @@ from interp.errors import InterpError
 from interp.experiments.mcqa_items import LETTERS, MCQItem
 from interp.hooks.context import hooked
 from interp.models.model import Model
+from interp.models.tokens import Chat, render_chat
 from interp.progress import track
 
 
@@ -31,8 +32,11 @@ class OptionScores:
     logits: Tensor  # (items, options)
 
 
-def score_items(model: Model, items: list[MCQItem], *, progress: bool = False) -> OptionScores:
-    """Run every item once (batch of one: positions need no padding bookkeeping)."""
+def score_items(
+    model: Model, items: list[MCQItem], *, chat: bool = False, progress: bool = False
+) -> OptionScores:
+    """Run every item once (batch of one: positions need no padding bookkeeping); with `chat`,
+    each prompt is one user message through the model's chat template."""
     n_options = {len(item.label_chars) for item in items}
     if len(n_options) != 1:
         raise InterpError(
@@ -42,7 +46,7 @@ def score_items(model: Model, items: list[MCQItem], *, progress: bool = False) -
     letters = letter_tokens(model, n_options.pop())
     qk, attention, logits = [], [], []
     for item in track(items, "mcqa", unit="item", enabled=progress):
-        ids, positions = encode_with_labels(model, item)
+        ids, positions = encode_with_labels(model, item, chat=chat)
         item_qk, item_attention, item_logits = _score_one(model, ids, positions, letters)
         qk.append(item_qk)
         attention.append(item_attention)
@@ -50,11 +54,24 @@ def score_items(model: Model, items: list[MCQItem], *, progress: bool = False) -
     return OptionScores(torch.stack(qk), torch.stack(attention), torch.stack(logits))
 
 
-def encode_with_labels(model: Model, item: MCQItem) -> tuple[Tensor, list[int]]:
+def encode_with_labels(
+    model: Model, item: MCQItem, *, chat: bool = False
+) -> tuple[Tensor, list[int]]:
     """The prompt's token ids (as `encode` makes them) and the token holding each option letter."""
     tokenizer = model.tokenizer
+    text, label_chars, special = item.text, list(item.label_chars), True
+    if chat:
+        # The template writes its special tokens itself; the message sits in it verbatim.
+        text = render_chat(tokenizer, Chat.of(item.text))
+        start = text.find(item.text)
+        if start < 0:
+            raise InterpError(
+                "the chat template changes the question's text, so its letters cannot be found",
+                fix='set "chat": false',
+            )
+        label_chars, special = [start + c for c in label_chars], False
     try:
-        encoded = tokenizer(item.text, return_offsets_mapping=True)
+        encoded = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
     except NotImplementedError as err:
         raise InterpError(
             "the head readout needs a fast tokenizer (character offsets of the option letters)",
@@ -62,7 +79,7 @@ def encode_with_labels(model: Model, item: MCQItem) -> tuple[Tensor, list[int]]:
         ) from err
     offsets = encoded["offset_mapping"]
     positions = []
-    for char in item.label_chars:
+    for char in label_chars:
         found = [t for t, (a, b) in enumerate(offsets) if a <= char < b]
         if not found:
             raise InterpError(

@@ -120,6 +120,12 @@ def test_the_head_is_chosen_on_validation_and_scored_on_test_only():
     assert result.head_test.value < 1.0
 
 
+def test_chat_needs_a_chat_template(tiny):
+    item = render(Question("Which?", ("red", "blue"), 0), 0, 0)
+    with pytest.raises(InterpError, match="no chat template"):
+        encode_with_labels(tiny, item, chat=True)
+
+
 def test_config_and_file_errors_are_one_line(questions_file, tmp_path):
     with pytest.raises(InterpError, match="source"):
         MCQAConfig.from_dict({"model": "m", "task_file": "f", "source": "quiz"})
@@ -160,11 +166,14 @@ def test_command_writes_metrics_and_report(questions_file, tmp_path, capsys, cli
 
 @pytest.mark.slow
 def test_quick_run_on_smollm2(smollm2, tmp_path):
-    """A few of the shipped questions on SmolLM2: every head's accuracy is the share of its right
-    answers, and the chosen head is the best on validation."""
-    config = MCQAConfig.from_dict(
-        {"model": "smollm2", "task_file": "examples/mcqa/questions.jsonl", "max_questions": 8}
-    )
+    """A few of the shipped questions on SmolLM2 through its chat template: the letters are found
+    inside the rendered template, and the chosen head is the best on validation."""
+    spec = {"model": "smollm2", "task_file": "examples/mcqa/questions.jsonl", "max_questions": 8}
+    config = MCQAConfig.from_dict({**spec, "chat": True})
+    item = rotated(read_questions(config.task_file)[:1], rotations=False)[0]
+    ids, positions = encode_with_labels(smollm2, item, chat=True)
+    assert smollm2.tokenizer.decode(ids[0, positions]).replace(" ", "") == "ABCD"
+    assert smollm2.tokenizer.decode(ids[0, :3]).startswith("<|im_start|>")
     result = run_mcqa(config, tmp_path / "run", model=smollm2)
     assert result.n_items == 32 and result.n_validation + result.n_test == 32
     assert len(result.heads) == 2 * 30 * 9
