@@ -32,7 +32,14 @@ from .dispatch import (
     tl,
     use_triton,
 )
-from .tiles import DOT_MIN_K, k_padded, project_tile
+from .tiles import (
+    DOT_MIN_K,
+    k_padded,
+    native_dot,
+    project_tile,
+    project_tile_native,
+    split_directions,
+)
 
 __all__ = ["CaptureSums", "capture_reduce", "capture_reduce_reference"]
 
@@ -61,7 +68,10 @@ def _capture_reduce_kernel(
     pos_ptr,  # (B,) int64: the selected position of each batch row   [SELECT == SELECT_INDEX]
     mask_ptr,  # (B, T) uint8: nonzero = selected                      [SELECT == SELECT_MASK]
     labels_ptr,  # (B,) int64: label of each batch row
-    dirs_ptr,  # (D, K) float32: the directions as columns                 [HAS_DIRS]
+    dirs_ptr,  # (D, K) float32 directions as columns; with NATIVE_DOT (D, K_PAD) in h's
+    #            dtype, the high part of V / v_scale                            [HAS_DIRS]
+    dirs_lo_ptr,  # (D, K_PAD) in h's dtype: the rest of V / v_scale           [NATIVE_DOT]
+    v_scale_ptr,  # (1,) float32: the power of two V was divided by            [NATIVE_DOT]
     sums_ptr,  # (L, D) float32 out, accumulated with atomics
     counts_ptr,  # (L,) float32 out
     sq_ptr,  # (L, K) float32 out                                          [HAS_DIRS]
@@ -87,6 +97,7 @@ def _capture_reduce_kernel(
     USE_DOT: tl.constexpr,  # project with tl.dot rather than per-direction multiply-adds
     PRECISION: tl.constexpr,  # tl.dot input precision for float32 operands
     SPLIT_V: tl.constexpr,  # 16-bit h: project with V split into two TF32 parts
+    NATIVE_DOT: tl.constexpr,  # 16-bit h: tl.dot on h's own dtype with V split on the host
     BLOCK_T: tl.constexpr,  # rows per tile
     BLOCK_D: tl.constexpr,  # columns per tile
 ):
@@ -97,8 +108,12 @@ def _capture_reduce_kernel(
     its column sums to sums[label] with one atomic per column at the end.
 
     With directions the grid is (B * n_spans, 1): a projection needs whole rows, so the program
-    walks all of D for each tile of BLOCK_T rows, adds the tile's column sums to sums[label] and
-    accumulates the tile's projections (BLOCK_T, K_PAD); their squares go to sq_sums[label].
+    (one tile of BLOCK_T rows: span == BLOCK_T) walks all of D, adds each column tile's sums to
+    sums[label] (one atomic per column per program: the column sums of a tile are final once
+    read) and accumulates the tile's projections (BLOCK_T, K_PAD); their squares go to
+    sq_sums[label]. With NATIVE_DOT the activation tile goes into `tl.dot` as loaded (fp16 or
+    bf16, no widening) against V's two halves, split on the host in the same dtype; the
+    products accumulate in float32 and are scaled back by v_scale (a power of two, exact).
     """
     pid_r = tl.program_id(0)
     pid_d = tl.program_id(1)
@@ -139,18 +154,26 @@ def _capture_reduce_kernel(
                     d = d0 + offs_d
                     d_ok = d < D  # the last column tile is partial when D % BLOCK_D != 0
                     # Unselected rows load as zeros and read no memory.
-                    x = tl.load(
+                    raw = tl.load(
                         row_ptrs + d[None, :] * stride_hd,
                         mask=sel[:, None] & d_ok[None, :],
                         other=0.0,
-                    ).to(tl.float32)
+                    )
+                    x = raw.to(tl.float32)
                     tl.atomic_add(
                         sums_ptr + label * D + d, tl.sum(x, axis=0), mask=d_ok, sem="relaxed"
                     )
-                    proj = project_tile(
-                        proj, x, dirs_ptr, d, d_ok, offs_k, stride_dd, stride_dk,
-                        K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
-                    )  # fmt: skip
+                    if NATIVE_DOT:
+                        proj = project_tile_native(
+                            proj, raw, dirs_ptr, dirs_lo_ptr, d, d_ok, offs_k, K_PAD=K_PAD
+                        )
+                    else:
+                        proj = project_tile(
+                            proj, x, dirs_ptr, d, d_ok, offs_k, stride_dd, stride_dk,
+                            K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+                        )  # fmt: skip
+                if NATIVE_DOT:
+                    proj = proj * tl.load(v_scale_ptr)
                 sq += tl.sum(proj * proj, axis=0)
         if t_hi > t_lo:
             tl.atomic_add(sq_ptr + label * K + offs_k, sq, mask=offs_k < K, sem="relaxed")
@@ -185,17 +208,21 @@ def _capture_reduce_kernel(
 # ----------------------------------------------------------------------------------------------
 
 
-def _config(k: int, D: int, dtype: torch.dtype) -> tuple[int, int, int]:
+def _config(k: int, D: int, dtype: torch.dtype, native: bool) -> tuple[int, int, int]:
     """(BLOCK_T, BLOCK_D, num_warps).
 
-    Picked by compiling for sm_90 with triton 3.9 (no spills, <= ~128 registers, 16-byte loads),
-    not yet by timing: without directions a (16, 256) tile per step, 64 registers; with them
-    (32, 64) tiles, a quarter of the atomics of 16-row tiles (126 registers with tl.dot), and
-    (32, 32) for float32 input, whose tf32x3 products need more registers.
+    Picked by compiling for sm_90 with triton 3.9 (no spills, <= ~128 registers, 16-byte loads;
+    `benchmarks/compile_report.py` prints them), not yet by timing: without directions a
+    (16, 256) tile per step; with NATIVE_DOT (16-bit h, k >= DOT_MIN_K) 64-row tiles, the
+    M of one `wgmma` per warpgroup, so half the column-sum atomics and V re-reads of 32-row
+    tiles; otherwise (32, 64), and (32, 32) for float32 input, whose tf32x3 products need more
+    registers.
     """
     width = max(16, next_power_of_2(D))
     if not k:
         return 16, min(256, width), 4
+    if native:
+        return 64, min(64, width), 4
     return 32, min(32 if dtype == torch.float32 else 64, width), 4
 
 
@@ -230,13 +257,16 @@ def _launch(
 
     use_dot = k >= DOT_MIN_K
     k_pad = k_padded(k)
-    default_t, default_d, num_warps = _config(k, D, h.dtype)
+    native = native_dot(h.dtype, k, device)
+    default_t, default_d, num_warps = _config(k, D, h.dtype, native)
     block_t, block_d = block_t or default_t, block_d or default_d
+    dirs, dirs_lo, v_scale = sums, sums, sums  # unused without directions
     if k:  # k > 0 only with directions
         assert directions is not None
         dirs = directions.to(device=device, dtype=torch.float32).T  # (D, k) view
-    else:
-        dirs = sums
+        if native:
+            split = split_directions(dirs, h.dtype, k_pad)
+            dirs, dirs_lo, v_scale = split.hi, split.lo, split.scale
     n_d = 1 if k else cdiv(D, block_d)  # a projection needs whole rows
     if mode == SELECT_INDEX:  # one position per batch row: one program per row
         span = T
@@ -249,13 +279,14 @@ def _launch(
     n_spans = cdiv(T, span)
 
     _capture_reduce_kernel[(B * n_spans, n_d)](
-        h, pos, mask, labels, dirs, sums, counts, sq if sq is not None else sums,
+        h, pos, mask, labels, dirs, dirs_lo, v_scale, sums, counts, sq if sq is not None else sums,
         T, D, n_labels, span, n_spans,
         h.stride(0), h.stride(1), h.stride(2),
         mask.stride(0), mask.stride(1),
         dirs.stride(0), dirs.stride(1),
         SELECT=int(mode), HAS_DIRS=bool(k), K=k, K_PAD=k_pad, USE_DOT=use_dot,
-        PRECISION=dot_precision(device), SPLIT_V=split_v(h.dtype, device),
+        PRECISION=dot_precision(device), SPLIT_V=split_v(h.dtype, device) and not native,
+        NATIVE_DOT=native,
         BLOCK_T=block_t, BLOCK_D=block_d, num_warps=num_warps,
     )  # fmt: skip
     return CaptureSums(sums, counts, sq)

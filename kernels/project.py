@@ -29,7 +29,14 @@ from .dispatch import (
     tl,
     use_triton,
 )
-from .tiles import DOT_MIN_K, k_padded, project_tile
+from .tiles import (
+    DOT_MIN_K,
+    k_padded,
+    native_dot,
+    project_tile,
+    project_tile_native,
+    split_directions,
+)
 
 __all__ = ["project", "project_reference"]
 
@@ -43,7 +50,10 @@ __all__ = ["project", "project_reference"]
 def _project_kernel(
     # Pointers
     h_ptr,  # (B, T, D) activations, fp32 / fp16 / bf16, any strides
-    v_ptr,  # (D, K) float32 directions as columns, any strides
+    v_ptr,  # (D, K) float32 directions as columns, any strides; with NATIVE_DOT (D, K_PAD)
+    #         contiguous in h's dtype, the high part of V / v_scale
+    v_lo_ptr,  # (D, K_PAD) in h's dtype: the rest of V / v_scale            [NATIVE_DOT]
+    v_scale_ptr,  # (1,) float32: the power of two V was divided by          [NATIVE_DOT]
     bias_ptr,  # (K,) float32                                       [HAS_BIAS]
     scale_ptr,  # (K,) float32                                      [HAS_SCALE]
     out_ptr,  # (n_splits, N, K) float32 scores or partial scores, contiguous
@@ -66,6 +76,7 @@ def _project_kernel(
     USE_DOT: tl.constexpr,  # tl.dot (BLOCK_N x BLOCK_D) @ (BLOCK_D x K_PAD) per tile (tiles.py)
     PRECISION: tl.constexpr,  # tl.dot input precision for float32 operands
     SPLIT_V: tl.constexpr,  # 16-bit h: project with V split into two TF32 parts
+    NATIVE_DOT: tl.constexpr,  # 16-bit h: tl.dot on h's own dtype with V split on the host
     BLOCK_N: tl.constexpr,  # rows per program
     BLOCK_D: tl.constexpr,  # columns per tile
 ):
@@ -94,15 +105,21 @@ def _project_kernel(
         # Splits are whole tiles, so only the row's end needs a mask (D % BLOCK_D != 0).
         d = tl.multiple_of(d0, BLOCK_D) + offs_d
         d_ok = d < D
-        x = tl.load(
+        raw = tl.load(
             row_ptrs[:, None] + d[None, :] * stride_hd,
             mask=row_ok[:, None] & d_ok[None, :],
             other=0.0,
-        ).to(tl.float32)
-        acc = project_tile(
-            acc, x, v_ptr, d, d_ok, offs_k, stride_vd, stride_vk,
-            K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
-        )  # fmt: skip
+        )
+        if NATIVE_DOT:  # the tile as loaded, no widening
+            acc = project_tile_native(acc, raw, v_ptr, v_lo_ptr, d, d_ok, offs_k, K_PAD=K_PAD)
+        else:
+            acc = project_tile(
+                acc, raw.to(tl.float32), v_ptr, d, d_ok, offs_k, stride_vd, stride_vk,
+                K=K, USE_DOT=USE_DOT, PRECISION=PRECISION, SPLIT_V=SPLIT_V,
+            )  # fmt: skip
+
+    if NATIVE_DOT:
+        acc = acc * tl.load(v_scale_ptr)
 
     if HAS_SCALE:
         acc = acc * tl.load(scale_ptr + offs_k, mask=k_ok, other=0.0)[None, :]
@@ -169,16 +186,21 @@ def _launch(
     d_splits = cdiv(D, d_per_split)
     out = torch.empty(d_splits, N, k, device=device, dtype=torch.float32)  # every slot written
     V = V.to(device=device, dtype=torch.float32)
+    native = native_dot(h3.dtype, k, device)
+    V_lo, v_scale = V, V  # unused without NATIVE_DOT
+    if native:
+        split = split_directions(V, h3.dtype, k_pad)
+        V, V_lo, v_scale = split.hi, split.lo, split.scale
     f32: dict[str, Any] = {"device": device, "dtype": torch.float32}
     bias_t = bias.to(**f32) if bias is not None else out  # unused without HAS_BIAS
     scale_t = scale.to(**f32) if scale is not None else out
     _project_kernel[(n_blocks, d_splits)](
-        h3, V, bias_t, scale_t, out,
+        h3, V, V_lo, v_scale, bias_t, scale_t, out,
         N, T, D, d_per_split,
         h3.stride(0), h3.stride(1), h3.stride(2), V.stride(0), V.stride(1),
         K=k, K_PAD=k_pad, HAS_BIAS=bias is not None, HAS_SCALE=scale is not None,
         USE_DOT=use_dot, PRECISION=dot_precision(device),
-        SPLIT_V=split_v(h3.dtype, device), BLOCK_N=block_n, BLOCK_D=block_d,
+        SPLIT_V=split_v(h3.dtype, device) and not native, NATIVE_DOT=native, BLOCK_N=block_n, BLOCK_D=block_d,
         num_warps=num_warps,
     )  # fmt: skip
     return out[0] if d_splits == 1 else out.sum(0)  # torch's sum: a fixed order

@@ -18,9 +18,21 @@ all walk a row in tiles of BLOCK_D columns and call this once per tile. Two ways
 Bytes: the V tile, BLOCK_D x K x 4, from L2 after the first program reads it.
 """
 
-from .jit import device_function, tl
+import torch
+from torch import Tensor
 
-__all__ = ["DOT_MIN_K", "TF32_HIGH_BITS", "k_padded", "project_tile"]
+from .jit import device_function, interpreting, tl
+
+__all__ = [
+    "DOT_MIN_K",
+    "TF32_HIGH_BITS",
+    "SplitDirections",
+    "k_padded",
+    "native_dot",
+    "project_tile",
+    "project_tile_native",
+    "split_directions",
+]
 
 # From this many directions on, the projection is a `tl.dot` with k padded (see the docstring).
 DOT_MIN_K = 5
@@ -74,3 +86,69 @@ def project_tile(
             s_j = tl.sum(x * w_j[None, :], axis=1)
             acc += tl.where(offs_k[None, :] == j, s_j[:, None], 0.0)
     return acc
+
+
+@device_function
+def project_tile_native(
+    acc,  # (BLOCK_N, K_PAD) float32 running projections (of V / v_scale)
+    raw,  # (BLOCK_N, BLOCK_D) the activation tile as loaded, fp16 or bf16; masked as 0
+    hi_ptr,  # (D, K_PAD) contiguous, h's dtype: V's high part (`split_directions`)
+    lo_ptr,  # (D, K_PAD) contiguous, h's dtype: the rest
+    d,  # (BLOCK_D,) column indices of the tile
+    d_ok,  # (BLOCK_D,) d < D
+    offs_k,  # (K_PAD,) arange(0, K_PAD)
+    K_PAD: tl.constexpr,
+):
+    """`acc + raw @ (hi + lo)[d]`: two `tl.dot`s on 16-bit operands with float32 accumulation
+    (`wgmma` on Hopper for tiles of 64 rows per warpgroup). V is padded on the host, so only the
+    row's end needs a mask; the caller multiplies the result by v_scale."""
+    v_tile = d[:, None] * K_PAD + offs_k[None, :]
+    w_hi = tl.load(hi_ptr + v_tile, mask=d_ok[:, None], other=0.0)
+    w_lo = tl.load(lo_ptr + v_tile, mask=d_ok[:, None], other=0.0)
+    acc = tl.dot(raw, w_hi, acc)
+    return tl.dot(raw, w_lo, acc)
+
+
+def native_dot(dtype: torch.dtype, k: int, device: torch.device) -> bool:
+    """Whether a projection of `dtype` activations on k directions runs `tl.dot` on the
+    activations as loaded (fp16 / bf16 operands, float32 accumulation) against V split into two
+    parts of the same dtype (`split_directions`): half the register and L2 bytes of float32 V
+    and no widening of the tile. NVIDIA GPUs; in the interpreter fp16 only (numpy has no bf16
+    arithmetic), so the interpreter tests check the same code in fp16."""
+    if k < DOT_MIN_K:
+        return False
+    if interpreting():
+        return dtype == torch.float16
+    return (
+        device.type == "cuda"
+        and torch.version.hip is None
+        and dtype
+        in (
+            torch.float16,
+            torch.bfloat16,
+        )
+    )
+
+
+class SplitDirections:
+    """V (D, k) as two contiguous (D, K_PAD) parts in a 16-bit dtype, zero-padded past k, with
+    `(hi + lo) * scale` equal to V up to about 2**-16 of its largest entry (bf16: 8 + 8 mantissa
+    bits; fp16: 11 + 11). `scale` (a one-element float32 tensor on V's device, so making it
+    reads nothing back to the host) is a power of two that brings V's largest entry near 1, so
+    fp16's narrow range neither overflows nor flushes the small parts; multiplying by it is exact.
+    """
+
+    def __init__(self, hi: Tensor, lo: Tensor, scale: Tensor) -> None:
+        self.hi, self.lo, self.scale = hi, lo, scale
+
+
+def split_directions(V: Tensor, dtype: torch.dtype, k_pad: int) -> SplitDirections:
+    """Split float32 V (D, k) once on the host side of a launch (see `SplitDirections`)."""
+    V = V.to(torch.float32)
+    top = V.abs().amax().reshape(1) if V.numel() else torch.zeros(1, device=V.device)
+    scale = torch.where(top > 0, torch.exp2(torch.ceil(torch.log2(top))), 1.0)
+    scaled = torch.zeros(V.shape[0], k_pad, device=V.device, dtype=torch.float32)
+    scaled[:, : V.shape[1]] = V / scale
+    hi = scaled.to(dtype)
+    lo = (scaled - hi.float()).to(dtype)
+    return SplitDirections(hi.contiguous(), lo.contiguous(), scale)

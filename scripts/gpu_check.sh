@@ -8,7 +8,11 @@
 # Steps and their time limits (seconds; they add up to 500, under the 540 this must fit in):
 #   device            10   GPU, python, torch, triton
 #   tests            190   tests/kernels, one pytest per test file, all at once (Triton compiles
-#                          on the CPUs; the GPU tests run at full size)
+#                          on the CPUs; the GPU tests run at full size): the kernels against
+#                          their references, 16-bit projections (test_native_dot), a steered
+#                          decode step captured into a CUDA graph and replayed (test_cuda_graph),
+#                          and the sm_90 compile evidence with this image's Triton
+#                          (test_compile_report: no spills, wgmma where expected)
 #   prefill-capture   80   8192 x 4096 bf16, capture_reduce (k 0/1/8/16, every position and the
 #                          last) and project (k 1/8/16): Triton against native torch eager and
 #                          torch.compile, the bandwidth goals
@@ -58,7 +62,8 @@ python3 -c "import interp.kernels" || exit 1
 echo "== kernel tests (logs: $OUT/pytest_*.log)"
 run_tests() {
     local pids=() file
-    for file in test_project test_capture_reduce test_steer_update test_bench test_end_to_end; do
+    for file in test_project test_capture_reduce test_steer_update test_native_dot \
+        test_cuda_graph test_compile_report test_bench test_end_to_end; do
         python3 -m pytest -q -p no:cacheprovider --confcutdir=tests/kernels \
             "tests/kernels/$file.py" > "$OUT/pytest_$file.log" 2>&1 &
         pids+=($!)

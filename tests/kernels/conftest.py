@@ -198,6 +198,12 @@ def _resources(cubin: bytes) -> tuple[int | None, int | None]:
     return (int(regs.group(1)) if regs else None), (int(stack.group(1)) if stack else None)
 
 
+def _gpu_native_dot(dtype: torch.dtype, k: int, device: torch.device) -> bool:
+    from interp.kernels.tiles import DOT_MIN_K
+
+    return k >= DOT_MIN_K and dtype in (torch.float16, torch.bfloat16)
+
+
 @pytest.fixture
 def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[CompiledLaunch]]:
     """`compile_for_sm90(fn)`: run `fn` with every kernel launch captured instead of run, then
@@ -222,6 +228,8 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
             for name in ("capture_reduce", "project", "steer_launch"):  # size grids for an H100
                 module = importlib.import_module(f"interp.kernels.{name}")  # the module, not the
                 m.setattr(module, "sm_count", lambda device: 132)  # function of the same name
+                if hasattr(module, "native_dot"):  # a GPU's choice, which the interpreter's
+                    m.setattr(module, "native_dot", _gpu_native_dot)  # is only for fp16
             with use_backend("triton"):
                 fn()
         compiled = []
