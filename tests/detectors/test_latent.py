@@ -118,3 +118,24 @@ def test_elicitation_step_curve_ends_at_the_elicited_accuracy(locked, demos):
     assert all(torch.equal(p, before[n]) for n, p in locked.hf.named_parameters())
     with pytest.raises(InterpError, match="curve steps"):
         elicit(locked, demos[:2], evaluate, steps=4, curve_steps=[8])
+
+
+def test_measuring_the_step_curve_leaves_the_fine_tuning_unchanged(locked, demos):
+    """Evaluating between steps (eval mode, generation) does not change the weights reached."""
+    from interp.detectors.elicit import _fine_tune
+    from interp.models.generate import generate as run
+
+    saved = {n: p.detach().clone() for n, p in locked.hf.named_parameters()}
+    try:
+        _fine_tune(locked, demos[:2], 3, 1e-4, 0)
+        plain = {n: p.detach().clone() for n, p in locked.hf.named_parameters()}
+        with torch.no_grad():
+            for n, p in locked.hf.named_parameters():
+                p.copy_(saved[n])
+        _fine_tune(locked, demos[:2], 3, 1e-4, 0, lambda step: run(locked, [demos[0][0]], 8))
+        assert all(torch.equal(p, plain[n]) for n, p in locked.hf.named_parameters())
+        assert any(not torch.equal(plain[n], saved[n]) for n in saved)
+    finally:
+        with torch.no_grad():
+            for n, p in locked.hf.named_parameters():
+                p.copy_(saved[n])
