@@ -12,6 +12,11 @@ gathering the rows into a new tensor. This is what the streaming capture reducer
 Bytes (the minimum any implementation moves): selected rows x D x element size read, plus the
 selection, and (L x (D + k) + 1) x 4 written. The torch reference below gathers nothing either, but
 upcasts h to float32 first (reads it, writes and re-reads a float32 copy).
+
+With directions (k >= 5) and fp16 / bf16 input on an NVIDIA GPU the projections are `tl.dot`s on
+the activation tile as loaded, against V split once into two 16-bit parts (`tiles.
+split_directions`; about float32 accuracy), on 64-row tiles (`wgmma` on Hopper): each program
+re-reads the two parts of V from L2, 2 x D x K_PAD x 2 bytes per 64 rows.
 """
 
 from dataclasses import dataclass

@@ -11,6 +11,10 @@ writes and torch's sum reads N x k x 4 partial scores per split. The torch refer
 float32 first, so it moves N x D x (element size + 8) bytes and more.
 
 Scores are deterministic: no atomics, and split partials are summed in a fixed order.
+
+For fp16 / bf16 input with k >= 5 on an NVIDIA GPU the tile step is two `tl.dot`s on the tile as
+loaded against V split once into two parts of h's dtype (`tiles.split_directions`), so V in L2
+is 2 x D x K_PAD x 2 bytes and the activation tile is never widened to float32.
 """
 
 from typing import Any
