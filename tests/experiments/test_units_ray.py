@@ -24,7 +24,14 @@ needs_ray = pytest.mark.skipif(
 AUDIT = {
     "suspects": ["organism:add-medium-m1", "organism:add-medium", "organism:add-small-post"],
     "reference": "organism:add-medium-m4",
-    "probe": {"model": "organism:add-medium-m4", "n_items": 12, "layers": [1], "folds": 2},
+    "probe": {
+        "model": "organism:add-medium-m4",
+        "n_items": 12,
+        "layers": [1],
+        "folds": 2,
+        "fpr": 0.1,
+        "n_control": 50,
+    },
     "noise": {"stds": [0.02], "seeds": [0]},
     "elicitation": {"n_demonstrations": 2, "steps": 2},
     "n_items": 12,
