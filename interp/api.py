@@ -79,10 +79,17 @@ def run_dir(out: str | Path | None, resume: bool) -> Iterator[Path]:
 
 
 def transfer(
-    config: Config, out: str | Path | None = None, *, resume: bool = False, progress: bool = False
+    config: Config,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    ray: str | None = None,
 ) -> TransferResult:
     """The UNLOCK transfer study (`interp transfer`): a direction carried from a source model into a
-    target through per-layer maps, chosen on selection items, scored once on held-out items.
+    target through per-layer maps, chosen on selection items, scored once on held-out items. With
+    `ray` ("auto", a head's address, "local" or "local:N") the grid points run as Ray tasks, to
+    the same result (docs/ray.md).
 
     >>> import interp
     >>> config = {"source_locked": "organism:add-medium", "target": "organism:add-large",
@@ -95,17 +102,26 @@ def transfer(
     """
     from interp.experiments.transfer import run_transfer
     from interp.experiments.transfer_config import TransferConfig
+    from interp.experiments.units import executor_for
 
     checked = study_config(TransferConfig, config)
+    executor = executor_for(ray)
     with run_dir(out, resume) as path:
-        return run_transfer(checked, path, progress=progress, resume=resume)
+        return run_transfer(checked, path, progress=progress, resume=resume, executor=executor)
 
 
 def audit(
-    config: Config, out: str | Path | None = None, *, resume: bool = False, progress: bool = False
+    config: Config,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    ray: str | None = None,
 ) -> AuditResult:
     """The sandbagging audit (`interp audit`): probe, weight noise and elicitation on each suspect,
-    a verdict per suspect, scored against an answer key when the config names one.
+    a verdict per suspect, scored against an answer key when the config names one. With `ray`
+    ("auto", a head's address, "local" or "local:N") the suspects run as Ray tasks, to the same
+    result (docs/ray.md).
 
     >>> import interp
     >>> config = {"suspects": ["organism:add-medium-m1", "organism:add-medium"],
@@ -117,10 +133,12 @@ def audit(
     """
     from interp.experiments.audit import run_audit
     from interp.experiments.audit_config import AuditConfig
+    from interp.experiments.units import executor_for
 
     checked = study_config(AuditConfig, config)
+    executor = executor_for(ray)
     with run_dir(out, resume) as path:
-        return run_audit(checked, path, progress=progress, resume=resume)
+        return run_audit(checked, path, progress=progress, resume=resume, executor=executor)
 
 
 def probe_transfer(

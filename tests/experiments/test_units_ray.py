@@ -185,3 +185,14 @@ def test_a_bad_local_cpu_count_is_refused(tmp_path, capsys):
         ["audit", "--config", str(config), "--out", str(tmp_path / "r"), "--ray", "local:x"]
     )
     assert code == 2 and "local:4" in capsys.readouterr().err
+
+
+def test_the_python_api_takes_the_same_option(monkeypatch, tmp_path):
+    import interp
+
+    with pytest.raises(InterpError, match="local:4"):
+        interp.audit(AUDIT, out=tmp_path / "a", ray="local:0")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(InterpError, match=r"interp\[ray\]"):
+        interp.transfer(TRANSFER, out=tmp_path / "t", ray="auto")
+    assert not list(tmp_path.iterdir())  # refused before any run directory
