@@ -8,8 +8,9 @@ audit), run here one after another or spread as Ray tasks over a cluster.
 JSON-ready result; `models(config, spec)` gives it a loaded model. Here that is the study's own
 already-loaded model where there is one; on a cluster every task loads its model(s) itself from the
 config's specs, so a model never travels through Ray's object store (only specs, configs, items and
-small tensors such as directions do). A unit's inputs are made only when it is still to run, and a
-unit already checkpointed in the run directory is read back, not run, by either executor.
+small tensors such as directions do, by Ray's own serialization; the run directory holds JSON
+only). A unit's inputs are made only when it is still to run, and a unit already checkpointed in
+the run directory is read back, not run, by either executor.
 
 Checkpoints are written by the driver, as each task's result comes back, not by the task: the run
 directory then never needs to be reachable from the workers (a multi-node cluster needs no shared
@@ -72,7 +73,7 @@ def run_units(
 
 @dataclass(frozen=True)
 class Sequential:
-    """One unit after another in this process: today's loop."""
+    """One unit after another in this process (the default)."""
 
     def run(
         self,
