@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +22,14 @@ from interp.capture.reducers import (
     Moments,
     MomentStats,
     Reducer,
+    Scores,
 )
 from interp.errors import InterpError
 from interp.hooks.context import hooked
 from interp.hooks.names import expand_hooks
 from interp.models.model import Model
 from interp.models.tokens import Chat
+from interp.probes.scoring import ProbeBank
 from interp.progress import track
 
 Reduction = Literal["keep", "mean", "label_mean", "moments"]
@@ -46,6 +48,7 @@ class Captured:
     means: dict[str, Tensor] = field(default_factory=dict)
     label_means: dict[str, LabelStats] = field(default_factory=dict)
     moments: dict[str, MomentStats] = field(default_factory=dict)
+    scores: dict[str, Tensor] = field(default_factory=dict)  # probes: hook -> (rows, k) float32
     store: Path | None = None
 
 
@@ -61,11 +64,15 @@ def capture(
     out: str | Path | None = None,
     store_dtype: torch.dtype | None = None,
     progress: bool = True,
+    probes: Mapping[str, ProbeBank] | None = None,
 ) -> Captured:
     """Read activations at `hooks` and `positions` for every prompt.
 
     With `out`, kept rows go to an on-disk store (resumable: rerunning skips finished items).
-    Exported as `interp.capture_activations`.
+    With `probes` (hook -> `ProbeBank`), each selected row is also scored by the bank at its hook
+    where the activations are (the projection kernel on CUDA), into `scores` (hook -> (rows, k)),
+    rows in `prompt_index` order; only the scores move to the host. Exported as
+    `interp.capture_activations`.
 
     >>> import interp
     >>> model = interp.load_model("organism:add-small")
@@ -125,6 +132,15 @@ def capture(
             reducers[r] = LabelMeans(len(labels))
         else:
             reducers[r] = Moments()
+    if probes:
+        banks = {expand_hooks([hook], model.n_layers)[0].name: b for hook, b in probes.items()}
+        unread = sorted(set(banks) - set(names))
+        if unread:
+            raise InterpError(
+                f"probes at {unread} but capture reads only {names}",
+                fix="capture the hooks the probes were fitted at",
+            )
+        reducers["scores"] = Scores(banks)
 
     def reader(name: str):
         def read(h: Tensor) -> None:
@@ -153,6 +169,12 @@ def capture(
                 reducer.end_batch()
 
     result = Captured(hooks=names, positions=positions, labels=labels)
+    if "scores" in reducers:
+        scores = reducers["scores"]
+        assert isinstance(scores, Scores)
+        result.scores = scores.result()
+        result.prompt_index = _cat_index(scores.prompt_index)
+        result.position = _cat_index(scores.position)
     if "keep" in reducers and writer is None:
         keep = reducers["keep"]
         assert isinstance(keep, Keep)
@@ -224,3 +246,7 @@ def _save_reduced(model: Model, out: Path, result: Captured, items: list[Item]) 
     metadata["labels"] = json.dumps(result.labels)
     out.mkdir(parents=True, exist_ok=True)
     save_safetensors_atomic(out / "reduced.safetensors", tensors, metadata)
+
+
+def _cat_index(parts: list[Tensor]) -> Tensor:
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)

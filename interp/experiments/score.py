@@ -26,7 +26,7 @@ from interp.capture.items import Item, as_items
 from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.models.model import Model
-from interp.probes import LinearProbe, bootstrap_ci, share_interval
+from interp.probes import LinearProbe, ProbeBank, bootstrap_ci, mean_per_prompt, share_interval
 
 POSITIONS = ("auto", "all", "last", "response")
 
@@ -131,9 +131,21 @@ def score_probe(
     chosen = score_positions(positions, items)
     check_probe(probe, model, any_config)
     hook = str(probe.hook)  # a probe fitted or loaded by interp always names its hook
-    got = capture(model, items, hook, positions=chosen, batch_size=batch_size, progress=progress)
+    # Token scores made where the activations are (the projection kernel on CUDA): only the
+    # scores move to the host, never the rows.
+    got = capture(
+        model,
+        items,
+        hook,
+        positions=chosen,
+        reduce=[],
+        batch_size=batch_size,
+        progress=progress,
+        probes={hook: ProbeBank([probe])},
+    )
     assert got.prompt_index is not None
-    scores = probe.score_responses(got.activations[hook].float(), got.prompt_index, len(items))
+    (token_scores,) = got.scores.values()
+    scores = mean_per_prompt(token_scores[:, 0], got.prompt_index, len(items))
     return summarize(probe, scores.float(), chosen, n_boot=n_boot, seed=seed)
 
 

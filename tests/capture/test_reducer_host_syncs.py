@@ -19,6 +19,7 @@ from interp.models.load import load_model
 from interp.probes.logistic import Standardizer
 from interp.probes.probe import LinearProbe
 from interp.probes.scoring import ProbeBank
+from interp.store.artifacts import ModelRef
 
 PROMPTS = ["the cat sat", "a much longer prompt about dogs and cats", "hi", "one two three four"]
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
@@ -105,3 +106,44 @@ def test_scores_are_the_probes_on_the_kept_rows():
     want = torch.stack([p.score_tokens(rows[HOOKS[0]]) for p in probes], dim=1)
     torch.testing.assert_close(got[HOOKS[0]], want.float(), atol=1e-5, rtol=1e-5)
     assert torch.equal(torch.cat(scores.prompt_index), torch.cat(keep.prompt_index))
+
+
+def test_capture_with_probes_scores_equal_scoring_the_kept_rows(llama):
+    """`capture(probes=...)` scores where the rows are; the scores equal the probes applied to the
+    kept rows (the old path, rows first moved to the host), row for row; `score_probe` uses it."""
+    from interp.errors import InterpError
+    from interp.experiments.score import score_probe
+
+    g = torch.Generator().manual_seed(4)
+    d = llama.d_model
+    probes = [
+        LinearProbe(
+            torch.randn(d, generator=g, dtype=torch.float64),
+            Standardizer.identity(d),
+            bias=0.3,
+            hook=HOOKS[1],
+            model=ModelRef.of(llama),
+        )
+        for _ in range(2)
+    ]
+    bank = ProbeBank(probes)
+    got = capture(
+        llama,
+        PROMPTS,
+        HOOKS,
+        positions="all",
+        reduce=["keep"],
+        batch_size=3,
+        progress=False,
+        probes={HOOKS[1]: bank},
+    )
+    assert set(got.scores) == {HOOKS[1]}
+    assert torch.equal(got.scores[HOOKS[1]], bank.score(got.activations[HOOKS[1]]))
+    scored = score_probe(llama, probes[0], PROMPTS, positions="all", n_boot=10)
+    kept = capture(llama, PROMPTS, HOOKS[1], positions="all", progress=False)
+    want = probes[0].score_responses(
+        kept.activations[HOOKS[1]].float(), kept.prompt_index, len(PROMPTS)
+    )
+    assert torch.equal(scored.scores, want.float())
+    with pytest.raises(InterpError, match="probes at"):
+        capture(llama, PROMPTS, HOOKS[0], progress=False, probes={HOOKS[1]: bank})
