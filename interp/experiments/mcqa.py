@@ -41,6 +41,7 @@ from interp.experiments.mcqa_items import (
     rotated,
     split_groups,
     subject_of,
+    with_demonstrations,
 )
 from interp.results.mcqa import HeadAccuracy, MCQAResult
 from interp.stats import bootstrap_ci, wilson_interval
@@ -62,6 +63,7 @@ class MCQAConfig:
     max_questions: int | None = None  # ask at most this many (after the free-form check)
     rotations: bool = True  # ask each question once per rotation of its options
     chat: bool = False  # ask each question as one user message through the chat template
+    mcq_shots: int = 0  # solved questions before each one (set aside, never asked)
     validation_fraction: float = 0.5  # share of the questions the head is chosen on
     n_boot: int = 1000
     seed: int = 0
@@ -96,6 +98,7 @@ class MCQAConfig:
             "question_template": nonempty_text,
             "n_options": positive_int,
             "n_shots": whole_number,
+            "mcq_shots": whole_number,
             "max_facts": optional(positive_int),
             "max_questions": optional(positive_int),
             "rotations": flag,
@@ -142,9 +145,11 @@ def run_mcqa(
 
         model = load_study_model(config, config.model)
     questions, checked, known = _questions(config, model, progress)
+    demonstrations = _set_aside(questions, config)
+    questions = questions[len(demonstrations) :]
     if config.max_questions is not None:
         questions = questions[: config.max_questions]
-    items = rotated(questions, config.rotations)
+    items = with_demonstrations(rotated(questions, config.rotations), demonstrations)
     validation, test = split_groups(items, config.validation_fraction, config.seed)
     scores = score_items(model, items, chat=config.chat, progress=progress)
     answers = torch.tensor([item.answer for item in items])
@@ -194,6 +199,16 @@ def _questions(
         subjects, facts.pool, config.question_template, config.n_options, config.seed
     )
     return asked, facts.checked, len(facts.known)
+
+
+def _set_aside(questions: list[Question], config: MCQAConfig) -> list[Question]:
+    """The first `mcq_shots` questions, shown solved before every other one and never asked."""
+    if config.mcq_shots >= len(questions) - 1:
+        raise InterpError(
+            f"mcq_shots {config.mcq_shots} leaves fewer than 2 of {len(questions)} questions to ask",
+            fix="lower mcq_shots or add questions",
+        )
+    return questions[: config.mcq_shots]
 
 
 def correct(scores: Tensor, answers: Tensor) -> Tensor:

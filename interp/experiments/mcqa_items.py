@@ -127,6 +127,24 @@ def rotated(questions: list[Question], rotations: bool) -> list[MCQItem]:
     ]
 
 
+def with_demonstrations(items: list[MCQItem], demonstrations: list[Question]) -> list[MCQItem]:
+    """Every item after the same solved questions ("...Answer: B", a blank line between), each
+    rotated one place more than the last, so their right answers sit at different letters."""
+    block = ""
+    for i, question in enumerate(demonstrations):
+        shown = render(question, i % len(question.options), -1)
+        block += f"{shown.text} {LETTERS[shown.answer]}\n\n"
+    return [
+        MCQItem(
+            block + item.text,
+            tuple(len(block) + c for c in item.label_chars),
+            item.answer,
+            item.group,
+        )
+        for item in items
+    ]
+
+
 def split_groups(
     items: list[MCQItem], validation_fraction: float, seed: int
 ) -> tuple[list[int], list[int]]:

@@ -19,6 +19,7 @@ from interp.experiments.mcqa_items import (
     render,
     rotated,
     split_groups,
+    with_demonstrations,
 )
 from interp.experiments.mcqa_scores import OptionScores, encode_with_labels, score_items
 from interp.hooks.context import hooked
@@ -56,6 +57,12 @@ def test_rotations_put_the_answer_at_every_letter_and_splits_keep_questions_whol
         letter = "ABCD"[item.answer]
         assert f"\n{letter}. Paris\n" in item.text and item.text.endswith("Answer:")
         assert [item.text[c] for c in item.label_chars] == list("ABCD")
+    shots = [Question("Which is red?", ("grass", "blood", "sky", "snow"), 1)] * 3
+    shown = with_demonstrations(items[:2], shots)
+    assert shown[0].text.count("Answer:") == 4 and shown[0].text.endswith(items[0].text)
+    assert "Answer: B\n\n" in shown[0].text and "Answer: A\n\n" in shown[0].text
+    assert [shown[1].text[c] for c in shown[1].label_chars] == list("ABCD")
+    assert shown[1].label_chars[0] > shown[1].text.rindex("Answer: ")
     many = rotated([q] * 10, rotations=True)
     val, test = split_groups(many, 0.5, seed=0)
     assert len(val) == len(test) == 20
@@ -133,6 +140,8 @@ def test_config_and_file_errors_are_one_line(questions_file, tmp_path):
         MCQAConfig.from_dict(
             {"model": "m", "task_file": "f", "source": "facts", "question_template": "Capital?"}
         )
+    with pytest.raises(InterpError, match="mcq_shots"):
+        MCQAConfig.from_dict({"model": "m", "task_file": "f", "mcq_shots": -1})
     with pytest.raises(InterpError, match="validation_fraction"):
         MCQAConfig.from_dict({"model": "m", "task_file": "f", "validation_fraction": 1.0})
     bad = tmp_path / "bad.jsonl"
