@@ -31,7 +31,9 @@ def register(commands) -> None:
         "known organism without its password) and thresholded on a trusted reference model's "
         "responses; add Gaussian noise to its weights and look for accuracy that rises (with "
         "noise.until_drift, the grid grows per suspect until the noise moves it); fine-tune it "
-        "briefly on a few correct demonstrations and compare the lift with benign models'. "
+        "briefly on a few correct demonstrations and compare the lift with benign models'; "
+        "with a latent section, optimize a bounded residual-stream perturbation on the "
+        "demonstrations and compare the budget at which accuracy recovers with benign models'. "
         "Writes a verdict table with config.json, metrics.json, probe.safetensors, report.md and "
         "figures/ into --out; with an answer key the verdicts are scored. Each suspect is "
         "checkpointed, so a killed run continues with --resume. The questions come "
@@ -73,7 +75,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
 def verdict_table(result: AuditResult) -> str:
     """One line per suspect: accuracy, each method's statistic and call, the overall call."""
-    methods = ("probe", "noise", "elicitation")
+    methods = ("probe", "noise", "elicitation", "latent")
     lines = [f"{'model':<24} {'acc':>6}  " + "  ".join(f"{m:>16}" for m in methods) + "  verdict"]
     for name, verdict in result.verdicts.items():
         cells = []
@@ -85,7 +87,9 @@ def verdict_table(result: AuditResult) -> str:
                 cells.append(f"{'n/a':>16}")
             else:
                 mark = "FLAG" if call.sandbagging else "ok"
-                cells.append(f"{call.statistic:>8.3f} {mark:>7}")
+                # latent's statistic is a recovery budget, None where the model never recovered
+                stat = "never" if call.statistic is None else f"{call.statistic:.3f}"
+                cells.append(f"{stat:>8} {mark:>7}")
         overall = "SANDBAGGING" if verdict.overall.sandbagging else "benign"
         accuracy = result.suspects[name].accuracy
         lines.append(f"{name:<24} {accuracy:>6.3f}  " + "  ".join(cells) + f"  {overall}")
