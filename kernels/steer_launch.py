@@ -18,9 +18,16 @@ from .dispatch import (
 )
 from .steer_kernels import _steer_stats_kernel, _steer_update_kernel
 from .steer_passes import OP_ABLATE, OP_ADD, OP_CLAMP, OP_ROTATE, ROTATE_MIN_U
+from .steer_persistent import PROGRAMS_PER_SM, _steer_persistent_kernel
 from .tiles import DOT_MIN_K, k_padded
 
-__all__ = ["ONE_PASS_ELEMENTS", "ONE_PASS_MAX_K", "_launch"]
+__all__ = [
+    "ONE_PASS_ELEMENTS",
+    "ONE_PASS_MAX_K",
+    "PERSISTENT_BLOCK_N",
+    "PIPELINE_STAGES",
+    "_launch",
+]
 
 # One-pass tiles hold a whole row: at most this many elements per program (32 float32 per thread
 # at 8 warps), so BLOCK_N = ONE_PASS_ELEMENTS // the row's power-of-two width, up to 16 rows.
@@ -29,6 +36,15 @@ __all__ = ["ONE_PASS_ELEMENTS", "ONE_PASS_MAX_K", "_launch"]
 # goes in one pass (rotate and k = 1 stay within 128 registers).
 ONE_PASS_ELEMENTS = 8192
 ONE_PASS_MAX_K = 1
+# Stages of Triton's software pipeline on the persistent grid, in place (sm_90, triton 3.9: it
+# issues asynchronous copies for the tl.dot path; 3 stages, or 2 out of place, spill at clamp
+# k = 16, so out of place runs unpipelined).
+PIPELINE_STAGES = 2
+# Rows per block on the persistent grid: 2 x 132 resident programs of 16 bf16 rows of 4096 hold
+# 34 MB, within an H100's 50 MB L2 (32-row blocks would hold 69 MB).
+PERSISTENT_BLOCK_N = 16
+# The widest padded k the persistent grid takes by default (k_pad 64 spills there in float32).
+PERSISTENT_MAX_K_PAD = 16
 
 
 def _config(op: int, k_pad: int, use_dot: bool, D: int) -> tuple[int, int, int]:
@@ -69,12 +85,21 @@ def _launch(
     block_d: int | None = None,
     d_splits: int | None = None,
     one_pass: bool | None = None,
+    persistent: bool | None = None,
+    n_programs: int | None = None,
 ) -> Tensor:
     """Run the kernels on h (..., D); `vec` is already in the kernels' form (see `v_ptr`).
-    Block sizes, D splits and the one-pass path are chosen here unless given (tests)."""
+    Block sizes, D splits and the one-pass path are chosen here unless given (tests).
+
+    The two-pass path (ablate, clamp, rotate; rows wider than a tile; one split) runs on the
+    persistent grid of `n_programs` (default PROGRAMS_PER_SM x the SMs) unless `persistent` is
+    False, which keeps one program per row block (the benchmarks time both)."""
     h3 = as_3d(h)
     if inplace and h3.data_ptr() != h.data_ptr():  # pragma: no cover - exotic >3-D strides
-        new = _launch(op, h, vec, values, alpha, mask, False, block_n, block_d, d_splits, one_pass)
+        new = _launch(
+            op, h, vec, values, alpha, mask, False, block_n, block_d, d_splits, one_pass,
+            persistent, n_programs,
+        )  # fmt: skip
         return h.copy_(new)
     out = h if inplace else torch.empty_like(h)
     out3 = as_3d(out)
@@ -88,6 +113,7 @@ def _launch(
     k_pad = 4 if op == OP_ROTATE else k_padded(k)  # rotate's partials: |h|^2, <h, v>, |v|^2
     default_n, default_d, num_warps = _config(op, k_pad, use_dot, D)
     tiles_given = block_n is not None or block_d is not None
+    block_n_given = block_n
     block_n, block_d = block_n or default_n, block_d or default_d
     if d_splits is None:
         d_splits = _d_splits(op, cdiv(N, block_n), D, block_d, device)
@@ -110,6 +136,24 @@ def _launch(
         BLOCK_D=block_d, num_warps=num_warps,
     )  # fmt: skip
     from_stats = op != OP_ADD and d_splits > 1
+    two_pass = op != OP_ADD and not one_pass and not from_stats
+    if persistent is None:  # k > 16 spills on the persistent grid (sm_90, triton 3.9)
+        persistent = k_pad <= PERSISTENT_MAX_K_PAD
+    if two_pass and persistent:
+        if block_n_given is None:  # what the resident programs hold must stay within L2
+            block_n = min(block_n, PERSISTENT_BLOCK_N)
+            n_blocks, meta["BLOCK_N"] = cdiv(N, block_n), block_n
+        programs = n_programs or PROGRAMS_PER_SM * sm_count(device)
+        programs = max(1, min(programs, n_blocks))
+        _steer_persistent_kernel[(programs,)](
+            h3, out3, m, vec2, values if values is not None else vec,
+            N, T, D, n_blocks, programs, float(alpha), ROTATE_MIN_U**2,
+            h3.stride(0), h3.stride(1), h3.stride(2),
+            out3.stride(0), out3.stride(1), out3.stride(2),
+            m.stride(0), m.stride(-1), vec2.stride(0), vec2.stride(1),
+            INPLACE=inplace, num_stages=PIPELINE_STAGES if inplace else 1, **meta,
+        )  # fmt: skip
+        return out
     stats = vec  # unused without FROM_STATS
     if from_stats:
         stats = torch.empty(d_splits, N, k_pad, device=device, dtype=torch.float32)

@@ -310,13 +310,19 @@ def test_compiles_for_hopper_without_spills(dtype, op, k, inplace, tokens, compi
     kernel, _ = operator(op, 4096, k, torch.device("cpu"))
     launches = compile_for_sm90(lambda: kernel(h, mask, inplace))
     split = tokens == 64 and op != "add"
-    assert [launch.kernel for launch in launches] == (
-        ["_steer_stats_kernel", "_steer_update_kernel"] if split else ["_steer_update_kernel"]
-    )
-    assert all(launch.grid[1] > 1 for launch in launches) if split else launches[0].grid[1] >= 1
     # Rows of 4096 fit one tile: rotate and one-direction projections read each row once.
     one_pass = tokens == 8192 and (op == "rotate" or op in ("ablate", "clamp") and k == 1)
-    assert launches[-1].constexprs["ONE_PASS"] == one_pass
+    # Prefill rows read twice go to the persistent grid (two programs per SM) up to k = 16.
+    persistent = tokens == 8192 and op != "add" and not one_pass and k <= 16
+    names = ["_steer_persistent_kernel"] if persistent else ["_steer_update_kernel"]
+    assert [launch.kernel for launch in launches] == (
+        ["_steer_stats_kernel"] if split else []
+    ) + names
+    if persistent:
+        assert launches[0].grid == (2 * 132,)
+    else:
+        assert all(launch.grid[1] > 1 for launch in launches) if split else launches[0].grid[1] >= 1
+        assert launches[-1].constexprs["ONE_PASS"] == one_pass
     for launch in launches:
         if launch.spill_bytes is not None:
             assert launch.spill_bytes == 0, launch

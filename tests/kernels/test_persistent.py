@@ -1,0 +1,85 @@
+"""The persistent grids: two-pass steering (a few programs per SM looping over row blocks, both
+passes of a block back to back) and capture with directions (programs that keep their columns of
+V and their column sums across row blocks). Each against the float32 references and against the
+one-program-per-block path, with more row blocks than programs and a ragged last block."""
+
+import pytest
+import torch
+
+from interp.kernels import (
+    steer_ablate_reference,
+    steer_clamp_reference,
+    steer_rotate_reference,
+)
+from interp.kernels.steer_kernels import _steer_update_kernel
+from interp.kernels.steer_launch import _launch
+from interp.kernels.steer_passes import OP_ABLATE, OP_CLAMP, OP_ROTATE
+from interp.kernels.steer_persistent import _steer_persistent_kernel
+
+STEER_CODES = {"ablate": OP_ABLATE, "clamp": OP_CLAMP, "rotate": OP_ROTATE}
+
+
+def steer_operands(op: str, D: int, k: int, device):
+    gen = torch.Generator().manual_seed(7)
+    V = torch.linalg.qr(torch.randn(D, k, generator=gen))[0].to(device)
+    values = torch.linspace(-1, 1, k, device=device)
+    v = torch.randn(D, generator=gen).to(device)
+    vec = v if op == "rotate" else V
+    reference = {
+        "ablate": lambda h, s, i: steer_ablate_reference(h, V, s, i),
+        "clamp": lambda h, s, i: steer_clamp_reference(h, V, values, s, i),
+        "rotate": lambda h, s, i: steer_rotate_reference(h, v, 0.4, s, i),
+    }[op]
+    return vec, values, reference
+
+
+def steer_select(kind: str, B: int, T: int, device):
+    if kind == "all":
+        return None
+    if kind == "few":  # a selection of a few rows
+        mask = torch.zeros(B, T, dtype=torch.bool)
+        mask[0, 1] = mask[B - 1, T - 1] = mask[1, 0] = True
+        return mask.to(device)
+    gen = torch.Generator().manual_seed(5)
+    return (torch.rand(B, T, generator=gen) > 0.4).to(device)
+
+
+@pytest.mark.parametrize("op,k", [("ablate", 3), ("clamp", 16), ("rotate", 1)])
+@pytest.mark.parametrize("select_kind", ["all", "mask", "few"])
+@pytest.mark.parametrize("inplace", [False, True], ids=["out", "inplace"])
+def test_persistent_steering_matches_reference_and_grid_per_block(
+    op, k, select_kind, inplace, device, triton_backend, make_randn, assert_close
+):
+    """7 row blocks of 16 (the last ragged: 100 rows) over 3 programs, 5 column tiles (the last
+    partial): the reference's values, and the same bits as one program per block."""
+    B, T, D = 4, 25, 300
+    h0 = make_randn(B, T, D, dtype=torch.float16, device=device)
+    vec, values, reference = steer_operands(op, D, k, device)
+    select = steer_select(select_kind, B, T, device)
+    tiles = {"block_n": 16, "block_d": 64}
+    code = STEER_CODES[op]
+    before = (_steer_persistent_kernel.launches, _steer_update_kernel.launches)
+    h = h0.clone()
+    got = _launch(code, h, vec, values, 0.4, select, inplace, n_programs=3, **tiles)
+    assert _steer_persistent_kernel.launches == before[0] + 1
+    assert _steer_update_kernel.launches == before[1]
+    assert (got is h) == inplace
+    per_block = _launch(
+        code, h0.clone(), vec, values, 0.4, select, inplace, persistent=False, **tiles
+    )
+    assert _steer_update_kernel.launches == before[1] + 1
+    assert torch.equal(got, per_block), "both grids compute the same bits"
+    if select is not None:
+        assert torch.equal(got[~select], h0[~select]), "unselected rows must be bit-identical"
+    assert_close(got, reference(h0.clone(), select, False), name=f"{op} persistent")
+
+
+@pytest.mark.parametrize("n_programs", [1, 2, 7, 50])
+def test_persistent_steering_any_program_count(
+    n_programs, device, triton_backend, make_randn, assert_close
+):
+    """One program doing every block, fewer programs than blocks, and more (capped)."""
+    h0 = make_randn(2, 27, 130, dtype=torch.float32, device=device)
+    vec, values, reference = steer_operands("clamp", 130, 5, device)
+    got = _launch(OP_CLAMP, h0, vec, values, 0.0, None, False, 16, 32, n_programs=n_programs)
+    assert_close(got, reference(h0, None, False), name=f"{n_programs} programs")
