@@ -80,6 +80,7 @@ def main(argv=None) -> int:
                 flush=True,
             )
 
+    torch.set_num_threads(args.threads)
     subset = prompts[: args.hf_prompts]
     for label in ("unsteered", "steered"):
         started, made = time.perf_counter(), 0

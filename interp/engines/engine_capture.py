@@ -50,14 +50,16 @@ class CaptureAccumulator:
         for row in (layout.masks.last_prompt[0] & mine).nonzero().flatten().tolist():
             key = keys[int(request[row])]
             assert key is not None
-            self._capture(key).last[hook] = h[row].detach().to(torch.float32).clone()
+            self._capture(key).last[hook] = h[row].detach().to("cpu", torch.float32).clone()
         generated = layout.masks.generated[0] & mine
         if not bool(generated.any()):
             return
         rows = generated.nonzero().flatten()
         owners = request[rows]
-        sums = torch.zeros(len(keys), h.shape[-1], dtype=torch.float64)
-        sums.index_add_(0, owners, h[rows].detach().to(torch.float64))
+        # Summed where h is (one transfer per pass, not per request), then brought to the host.
+        sums = torch.zeros(len(keys), h.shape[-1], dtype=torch.float64, device=h.device)
+        sums.index_add_(0, owners.to(h.device), h[rows.to(h.device)].detach().to(torch.float64))
+        sums = sums.cpu()
         counts = torch.bincount(owners, minlength=len(keys)).tolist()
         for i, n in enumerate(counts):
             if not n:

@@ -75,6 +75,7 @@ class VLLMEngine:
         check_vllm_runs(self.model_dir, set(ModelRegistry.get_supported_archs()))
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         before = running_children()
+        threads = torch.get_num_threads()  # vLLM sets this process's torch to one thread
         try:
             self.llm = LLM(
                 model=str(self.model_dir),
@@ -96,6 +97,8 @@ class VLLMEngine:
                 f"the vLLM engine did not start for {spec}: {_first_line(err)}",
                 fix="see vLLM's log above; --engine hf runs the model without vLLM",
             ) from None
+        finally:
+            torch.set_num_threads(threads)
         self.n_layers = int(shapes[0]["n_layers"])
         self.d_model = int(shapes[0]["d_model"])
         self._children = before

@@ -68,7 +68,8 @@ class EngineInterventions:
         self.model = runner.get_model()
         self.layers = decoder_layers(self.model)
         self.n_layers = len(self.layers)
-        self.steers: dict[str, list[tuple[int, str, PreparedSteer]]] = {}
+        self.steers: dict[str, list[tuple[int, str, Steer]]] = {}
+        self._prepared: dict[tuple[int, torch.device], PreparedSteer] = {}
         self.capture_hooks: list[tuple[int, str]] = []
         self.accumulator = CaptureAccumulator()
         self.layout: StepLayout | None = None
@@ -90,7 +91,7 @@ class EngineInterventions:
 
     # ---- what to apply ---------------------------------------------------------------------
     def set_steers(self, table: dict[str, list[Steer]]) -> None:
-        prepared: dict[str, list[tuple[int, str, PreparedSteer]]] = {}
+        prepared: dict[str, list[tuple[int, str, Steer]]] = {}
         for key, steers in table.items():
             prepared[key] = []
             for steer in steers:
@@ -100,8 +101,8 @@ class EngineInterventions:
                         fix="use directions extracted from (or aligned to) this model",
                     )
                 after, name = stream_point(steer.hook, self.n_layers)
-                prepared[key].append((after, name, PreparedSteer.make(steer, "cpu")))
-        self.steers = prepared
+                prepared[key].append((after, name, steer))
+        self.steers, self._prepared = prepared, {}
         self._index_points()
 
     def set_capture(self, hooks: list[str]) -> None:
@@ -153,13 +154,23 @@ class EngineInterventions:
         lengths = torch.tensor([s.num_prompt_tokens if s else 0 for s in states])
         self.layout = step_layout(positions.cpu(), starts, lengths, positions.shape[0])
 
-    def _masks_of(self, key: str) -> StepMasks:
+    def _masks_of(self, key: str, device: torch.device) -> StepMasks:
+        """The pass's masks restricted to the requests carrying steer set `key`, on `device`."""
         masks = self._masks.get(key)
         if masks is None:
             assert self.layout is not None
             chosen = torch.tensor([k == key for k in self.steer_keys], dtype=torch.bool)
-            masks = self._masks[key] = self.layout.of_requests(chosen)
+            m = self.layout.of_requests(chosen)
+            masks = StepMasks(m.prompt.to(device), m.last_prompt.to(device), m.generated.to(device))
+            self._masks[key] = masks
         return masks
+
+    def _prepared_on(self, steer: Steer, device: torch.device) -> PreparedSteer:
+        """A steer's operands on `device`, made once per steer set."""
+        prepared = self._prepared.get((id(steer), device))
+        if prepared is None:
+            prepared = self._prepared[(id(steer), device)] = PreparedSteer.make(steer, device)
+        return prepared
 
     def _apply(self, stream: Tensor, after: int) -> tuple[Tensor, bool]:
         """Steer and capture the stream at the points read after layer `after`."""
@@ -168,11 +179,12 @@ class EngineInterventions:
             for key in dict.fromkeys(self.steer_keys):
                 if key is None:
                     continue
-                for at, hook, prepared in self.steers.get(key, []):
+                for at, hook, steer in self.steers.get(key, []):
                     if at != after or hook != name:
                         continue
-                    select = prepared.steer.select(self._masks_of(key))
+                    select = steer.select(self._masks_of(key, stream.device))
                     if bool(select.any()):
+                        prepared = self._prepared_on(steer, stream.device)
                         stream = prepared.apply(stream[None], select, inplace=False)[0]
                         changed = True
             if any(at == after and hook == name for at, hook in self.capture_hooks):

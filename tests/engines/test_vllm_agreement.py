@@ -107,7 +107,7 @@ def _check_agreement(model, engine_out, hf_out, steers, label: str) -> None:
 
 def test_greedy_continuations_agree_with_hf(engine, hf_model):
     engine_out = engine.generate(PROMPTS, NEW_TOKENS)
-    hf_out = generate(hf_model, PROMPTS, NEW_TOKENS)
+    hf_out = generate(hf_model, PROMPTS, NEW_TOKENS, batch_size=len(PROMPTS))
     assert [g.prompt for g in engine_out] == PROMPTS
     _check_agreement(hf_model, engine_out, hf_out, [], "unsteered")
 
@@ -120,11 +120,11 @@ def test_steered_continuations_agree_with_hf_all_settings_in_one_batch(engine, h
     prompts = [p for _ in plan for p in PROMPTS]
     per_prompt = [steers for steers in plan for _ in PROMPTS]
     engine_out = engine.generate(prompts, NEW_TOKENS, steers=per_prompt)
-    plain = generate(hf_model, PROMPTS, NEW_TOKENS)
+    plain = generate(hf_model, PROMPTS, NEW_TOKENS, batch_size=len(PROMPTS))
     _check_agreement(hf_model, engine_out[: len(PROMPTS)], plain, [], "unsteered in the batch")
     for n, (label, steers) in enumerate(settings.items(), 1):
         with steering(hf_model, steers):
-            hf_out = generate(hf_model, PROMPTS, NEW_TOKENS)
+            hf_out = generate(hf_model, PROMPTS, NEW_TOKENS, batch_size=len(PROMPTS))
         mine = engine_out[n * len(PROMPTS) : (n + 1) * len(PROMPTS)]
         _check_agreement(hf_model, mine, hf_out, steers, label)
         moved = sum(h.token_ids != p.token_ids for h, p in zip(hf_out, plain, strict=True))
