@@ -15,8 +15,9 @@ upcasts h to float32 first (reads it, writes and re-reads a float32 copy).
 
 With directions (k >= 5) and fp16 / bf16 input on an NVIDIA GPU the projections are `tl.dot`s on
 the activation tile as loaded, against V split once into two 16-bit parts (`tiles.
-split_directions`; about float32 accuracy), on 64-row tiles (`wgmma` on Hopper): each program
-re-reads the two parts of V from L2, 2 x D x K_PAD x 2 bytes per 64 rows.
+split_directions`; about float32 accuracy), on 64-row tiles (`wgmma` on Hopper), on the persistent
+grid of `capture_persistent` (V and column sums kept across row blocks); `_launch(persistent=False)`
+keeps this kernel's grid, whose programs re-read both parts of V from L2 for every 64 rows.
 """
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .capture_persistent import reduce_persistent
 from .dispatch import (
     as_3d,
     cdiv,
@@ -239,8 +241,11 @@ def _launch(
     directions: Tensor | None,
     block_t: int | None = None,
     block_d: int | None = None,
+    persistent: bool | None = None,
+    programs: int | None = None,
 ) -> CaptureSums:
-    """Allocate the accumulators, pick block sizes and the grid, launch once."""
+    """Allocate the accumulators, pick block sizes and the grid, launch. The `tl.dot` path on
+    16-bit h runs on the persistent grid (`capture_persistent`) unless `persistent` is False."""
     B, T, D = h.shape
     device = h.device
     k = 0 if directions is None else directions.shape[0]
@@ -264,6 +269,7 @@ def _launch(
     k_pad = k_padded(k)
     native = native_dot(h.dtype, k, device)
     default_t, default_d, num_warps = _config(k, D, h.dtype, native)
+    tile = (block_t or 64, block_d or min(128, max(16, next_power_of_2(D))))  # persistent
     block_t, block_d = block_t or default_t, block_d or default_d
     dirs, dirs_lo, v_scale = sums, sums, sums  # unused without directions
     if k:  # k > 0 only with directions
@@ -271,6 +277,13 @@ def _launch(
         dirs = directions.to(device=device, dtype=torch.float32).T  # (D, k) view
         if native:
             split = split_directions(dirs, h.dtype, k_pad)
+            if persistent is not False and B * T * k_pad * cdiv(D, tile[1]) < 2**31:
+                assert sq is not None
+                reduce_persistent(
+                    h, int(mode), pos, mask, labels, n_labels, split, k, sums, counts, sq,
+                    sm_count(device), programs, *tile,
+                )  # fmt: skip
+                return CaptureSums(sums, counts, sq)
             dirs, dirs_lo, v_scale = split.hi, split.lo, split.scale
     n_d = 1 if k else cdiv(D, block_d)  # a projection needs whole rows
     if mode == SELECT_INDEX:  # one position per batch row: one program per row

@@ -208,6 +208,8 @@ def test_compiles_for_hopper_without_spills(dtype, k, compile_for_sm90):
     launches = compile_for_sm90(lambda: capture_reduce(h, mask, labels, 2, dirs))
     launches += compile_for_sm90(lambda: capture_reduce(h, torch.zeros(4).long(), labels, 2, dirs))
     for launch in launches:
-        assert "mma" in launch.ptx if k >= 5 else "mma" not in launch.ptx
+        # bf16 at k >= 5 runs the persistent grid, whose second kernel only squares and sums.
+        projects = k >= 5 and launch.kernel != "_capture_square_kernel"
+        assert "mma" in launch.ptx if projects else "mma" not in launch.ptx
         if k <= 16 and launch.spill_bytes is not None:
             assert launch.spill_bytes == 0, launch

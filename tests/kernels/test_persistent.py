@@ -7,10 +7,14 @@ import pytest
 import torch
 
 from interp.kernels import (
+    capture_reduce_reference,
     steer_ablate_reference,
     steer_clamp_reference,
     steer_rotate_reference,
 )
+from interp.kernels.capture_persistent import _capture_columns_kernel
+from interp.kernels.capture_reduce import _capture_reduce_kernel
+from interp.kernels.capture_reduce import _launch as capture_launch
 from interp.kernels.steer_kernels import _steer_update_kernel
 from interp.kernels.steer_launch import _launch
 from interp.kernels.steer_passes import OP_ABLATE, OP_CLAMP, OP_ROTATE
@@ -83,3 +87,69 @@ def test_persistent_steering_any_program_count(
     vec, values, reference = steer_operands("clamp", 130, 5, device)
     got = _launch(OP_CLAMP, h0, vec, values, 0.0, None, False, 16, 32, n_programs=n_programs)
     assert_close(got, reference(h0, None, False), name=f"{n_programs} programs")
+
+
+# ----------------------------------------------------------------------------------------------
+# Capture with directions (16-bit tl.dot path: fp16 in the interpreter)
+# ----------------------------------------------------------------------------------------------
+
+
+def capture_select(kind: str, B: int, T: int, device):
+    gen = torch.Generator().manual_seed(3)
+    if kind == "all":
+        return None
+    if kind == "index":  # one position per batch row, one of them none (-1)
+        pos = torch.randint(0, T, (B,), generator=gen)
+        pos[1] = -1
+        return pos.to(device)
+    if kind == "few":
+        mask = torch.zeros(B, T, dtype=torch.bool)
+        mask[0, 3] = mask[2, T - 1] = mask[3, 0] = True
+        return mask.to(device)
+    return (torch.rand(B, T, generator=gen) > 0.4).to(device)
+
+
+def check_capture(got, want, assert_close):
+    assert torch.equal(got.counts.cpu(), want.counts.cpu()), (got.counts, want.counts)
+    assert_close(got.sums, want.sums, atol=1e-3, rtol=1e-4, name="sums")
+    top = float(want.sq_sums.abs().max()) or 1.0
+    assert_close(got.sq_sums, want.sq_sums, atol=1e-4 * top, rtol=1e-3, name="sq")
+
+
+@pytest.mark.parametrize("select_kind", ["all", "mask", "few", "index"])
+@pytest.mark.parametrize("k", [5, 16])
+@pytest.mark.parametrize("programs", [1, 3])
+def test_persistent_capture_matches_reference(
+    select_kind, k, programs, device, triton_backend, make_randn, assert_close
+):
+    """Row blocks of 16 (T = 37: the last of each batch row ragged) over 1 or 3 row programs,
+    labels in runs with one dropped (-1), 3 column blocks of 32 (the last partial): the
+    reference's sums, counts and squared projections; the per-tile grid agrees."""
+    B, T, D = 5, 37, 70
+    h = make_randn(B, T, D, dtype=torch.float16, device=device)
+    dirs = make_randn(k, D, device=device, seed=9)
+    labels = torch.tensor([0, 0, 2, -1, 1], device=device)
+    select = capture_select(select_kind, B, T, device)
+    before = (_capture_columns_kernel.launches, _capture_reduce_kernel.launches)
+    got = capture_launch(h, select, labels, 3, dirs, 16, 32, programs=programs)
+    assert _capture_columns_kernel.launches == before[0] + 1
+    assert _capture_reduce_kernel.launches == before[1]
+    want = capture_reduce_reference(h, select, labels, 3, dirs)
+    check_capture(got, want, assert_close)
+    per_tile = capture_launch(h, select, labels, 3, dirs, 16, 32, persistent=False)
+    assert _capture_reduce_kernel.launches == before[1] + 1
+    check_capture(got, per_tile, assert_close)
+
+
+def test_persistent_capture_defaults_and_rows_reproducible(
+    device, triton_backend, make_randn, assert_close
+):
+    """Default tiles (64 rows, 128 columns: the third column block partial at D = 300) and grid; a
+    second call gives the same squared sums (one program: no atomic races between programs)."""
+    h = make_randn(3, 70, 300, dtype=torch.float16, device=device)
+    dirs = make_randn(8, 300, device=device, seed=4)
+    labels = torch.tensor([1, 0, 1], device=device)
+    got = capture_launch(h, None, labels, 2, dirs)
+    check_capture(got, capture_reduce_reference(h, None, labels, 2, dirs), assert_close)
+    again = capture_launch(h, None, labels, 2, dirs)
+    assert torch.equal(got.sq_sums, again.sq_sums) and torch.equal(got.sums, again.sums)
