@@ -1,4 +1,5 @@
-"""`interp mcqa`: multiple choice answered by one attention head, against the logit baseline.
+"""`interp mcqa`: multiple choice answered by one attention head, against the logit baseline,
+from a config file into a run directory.
 
     interp mcqa --config examples/mcqa/smollm2_capitals.json --out runs/mcqa-smollm2
 """
