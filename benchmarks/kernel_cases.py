@@ -7,6 +7,9 @@ activation `h` that returns the op's result (in place: `h` itself, updated):
                    steering update in bf16, in place with `add_` / `sub_` where torch has one
     torch-compile  the same function under `torch.compile`
     triton         the public kernel function, on the Triton path
+    triton-per-block  the same on the grid of one program per row block, where the kernel also
+                   has a persistent grid (two-pass ablate / clamp at 2-16 directions, capture with
+                   5 or more directions on 16-bit input; `kernels.grids`): the two grids compared
     reference      the op's float32 torch reference (`*_reference`): the CPU path and the test
                    oracle, which every provider's result is compared with
 
@@ -19,6 +22,7 @@ Bytes (the op's minimum, the same for every provider): the activation rows it mu
 write (steering), once; plus V, the selection and the outputs.
 """
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -29,7 +33,7 @@ from torch import Tensor
 
 OPS = ("capture_reduce", "project", "steer_add", "steer_ablate", "steer_clamp", "steer_rotate")
 OP_GROUPS = {"steer_update": OPS[2:], "all": OPS}
-PROVIDERS = ("torch-eager", "torch-compile", "triton", "reference")
+PROVIDERS = ("torch-eager", "torch-compile", "triton", "triton-per-block", "reference")
 VARIANTS = ("out", "inplace", "last")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
@@ -37,6 +41,17 @@ DECODE_MAX_TOKENS = 256  # up to this many tokens: a decode step, one new token 
 SEQUENCE = 2048  # longer inputs: sequences of up to this many tokens
 N_LABELS = 2  # capture: batch rows alternate between two labels
 ALPHA, ROTATE_ALPHA = 0.5, 0.2
+
+
+def per_block(kernels: ModuleType, fn: Callable[[Tensor], Any]) -> Callable[[Tensor], Any]:
+    """`fn` with the kernels on their grid of one program per row block."""
+    grids = importlib.import_module(f"{kernels.__name__}.grids")
+
+    def run(h: Tensor) -> Any:
+        with grids.use_persistent_grids(False):
+            return fn(h)
+
+    return run
 
 
 @dataclass
@@ -150,6 +165,8 @@ def _capture_case(
         "triton": call(kernels.capture_reduce),
         "reference": call(kernels.capture_reduce_reference),
     }
+    if k >= 5 and dtype in (torch.float16, torch.bfloat16) and positions is None:
+        calls["triton-per-block"] = per_block(kernels, calls["triton"])
     select_bytes = B * 8 if positions is not None else 0
     nbytes = rows * D * es + select_bytes + D * k * 4 + B * 8 + N_LABELS * (D + k + 1) * 4
     return Case(**common, bytes_moved=nbytes, calls=calls)
@@ -232,6 +249,8 @@ def _steer_case(
         "triton": lambda h: public(h, *args, select=select, inplace=inplace),
         "reference": lambda h: reference(h, *args, select=select, inplace=inplace),
     }
+    if op in ("steer_ablate", "steer_clamp") and 2 <= k <= 16 and variant != "last":
+        calls["triton-per-block"] = per_block(kernels, calls["triton"])
     rows = B if variant == "last" else B * T
     nbytes = 2 * rows * D * es + D * k * 4 + (B * 8 if select is not None else 0)
     return Case(**common, bytes_moved=nbytes, calls=calls)

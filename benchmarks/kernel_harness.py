@@ -191,7 +191,9 @@ def _provider_fn(kernels: ModuleType, provider: str, case: Case) -> Callable[[An
         if hasattr(torch, "_dynamo"):
             torch._dynamo.reset()  # a fresh cache per case: recompile limits would fall back
         return torch.compile(case.calls["torch-eager"], dynamic=False)
-    backend = {"triton": "triton", "reference": "reference"}.get(provider)
+    backend = {"triton": "triton", "triton-per-block": "triton", "reference": "reference"}.get(
+        provider
+    )
     fn = case.calls[provider]
     if backend is None:
         return fn
@@ -227,7 +229,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def default_providers(device: torch.device) -> list[str]:
-    return ["torch-eager", "torch-compile", "triton"] if device.type == "cuda" else ["torch-eager"]
+    if device.type != "cuda":
+        return ["torch-eager"]
+    return ["torch-eager", "torch-compile", "triton", "triton-per-block"]
 
 
 def _ks_for(op: str, ks: Sequence[int]) -> list[int]:
@@ -276,6 +280,8 @@ def run_benchmarks(
     if "triton" in providers and not (on_gpu and kernels.HAS_TRITON):
         log("note: the triton provider needs triton and a CUDA device; skipped")
         providers.remove("triton")
+    if "triton-per-block" in providers and not (on_gpu and kernels.HAS_TRITON):
+        providers.remove("triton-per-block")
     versions = {
         "torch_version": torch.__version__,
         "triton_version": getattr(kernels.dispatch.triton, "__version__", "") or "",
@@ -326,6 +332,8 @@ def _run_case(
     want = _provider_fn(kernels, "reference", case)(case.make_h())
     rows = []
     for provider in providers:
+        if provider not in case.calls and provider != "torch-compile":
+            continue  # triton-per-block: only where the kernel has a persistent grid too
         try:
             fn = _provider_fn(kernels, provider, case)
             # Warm-up (compiles Triton kernels and torch.compile graphs) on a fresh input, whose

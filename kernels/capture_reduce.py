@@ -39,6 +39,7 @@ from .dispatch import (
     tl,
     use_triton,
 )
+from .grids import persistent_grids
 from .tiles import (
     DOT_MIN_K,
     k_padded,
@@ -277,7 +278,8 @@ def _launch(
         dirs = directions.to(device=device, dtype=torch.float32).T  # (D, k) view
         if native:
             split = split_directions(dirs, h.dtype, k_pad)
-            if persistent is not False and B * T * k_pad * cdiv(D, tile[1]) < 2**31:
+            persistent = persistent_grids() if persistent is None else persistent
+            if persistent and B * T * k_pad * cdiv(D, tile[1]) < 2**31:
                 assert sq is not None
                 reduce_persistent(
                     h, int(mode), pos, mask, labels, n_labels, split, k, sums, counts, sq,

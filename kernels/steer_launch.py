@@ -16,6 +16,7 @@ from .dispatch import (
     sm_count,
     split_v,
 )
+from .grids import persistent_grids
 from .steer_kernels import _steer_stats_kernel, _steer_update_kernel
 from .steer_passes import OP_ABLATE, OP_ADD, OP_CLAMP, OP_ROTATE, ROTATE_MIN_U
 from .steer_persistent import PROGRAMS_PER_SM, _steer_persistent_kernel
@@ -138,7 +139,7 @@ def _launch(
     from_stats = op != OP_ADD and d_splits > 1
     two_pass = op != OP_ADD and not one_pass and not from_stats
     if persistent is None:  # k > 16 spills on the persistent grid (sm_90, triton 3.9)
-        persistent = k_pad <= PERSISTENT_MAX_K_PAD
+        persistent = k_pad <= PERSISTENT_MAX_K_PAD and persistent_grids()
     if two_pass and persistent:
         if block_n_given is None:  # what the resident programs hold must stay within L2
             block_n = min(block_n, PERSISTENT_BLOCK_N)

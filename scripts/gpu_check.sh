@@ -15,9 +15,11 @@
 #                          (test_compile_report: no spills, wgmma where expected)
 #   prefill-capture   80   8192 x 4096 bf16, capture_reduce (k 0/1/8/16, every position and the
 #                          last) and project (k 1/8/16): Triton against native torch eager and
-#                          torch.compile, the bandwidth goals
+#                          torch.compile, the bandwidth goals; capture at k 8/16 also on the
+#                          per-tile grid (provider triton-per-block) against the persistent one
 #   prefill-steer    110   8192 x 4096 bf16, the four steering updates (k 1/16), out of place, in
-#                          place and at the last position, against eager and torch.compile
+#                          place and at the last position, against eager and torch.compile;
+#                          two-pass ablate / clamp (k 16) on both grids (persistent, per block)
 #   decode            70   1 and 64 tokens x 4096 bf16, every op (k 1/8/16), against eager
 #   probes            40   the probe-bank benchmark (needs the model stack; fails fast without)
 # A step that runs out of time is stopped and the next one starts; the harness appends its rows

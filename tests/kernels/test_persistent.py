@@ -3,18 +3,24 @@ passes of a block back to back) and capture with directions (programs that keep 
 V and their column sums across row blocks). Each against the float32 references and against the
 one-program-per-block path, with more row blocks than programs and a ragged last block."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from interp.kernels import (
+    capture_reduce,
     capture_reduce_reference,
     steer_ablate_reference,
+    steer_clamp,
     steer_clamp_reference,
     steer_rotate_reference,
 )
 from interp.kernels.capture_persistent import _capture_columns_kernel
 from interp.kernels.capture_reduce import _capture_reduce_kernel
 from interp.kernels.capture_reduce import _launch as capture_launch
+from interp.kernels.grids import use_persistent_grids
 from interp.kernels.steer_kernels import _steer_update_kernel
 from interp.kernels.steer_launch import _launch
 from interp.kernels.steer_passes import OP_ABLATE, OP_CLAMP, OP_ROTATE
@@ -153,3 +159,52 @@ def test_persistent_capture_defaults_and_rows_reproducible(
     check_capture(got, capture_reduce_reference(h, None, labels, 2, dirs), assert_close)
     again = capture_launch(h, None, labels, 2, dirs)
     assert torch.equal(got.sq_sums, again.sq_sums) and torch.equal(got.sums, again.sums)
+
+
+def test_use_persistent_grids_selects_the_per_block_grid(device, triton_backend, make_randn):
+    """The benchmarks' switch: the public functions launch the per-block grids inside
+    `use_persistent_grids(False)`, the persistent ones outside, with the same results."""
+    h = make_randn(2, 40, 96, dtype=torch.float16, device=device)
+    V = torch.linalg.qr(torch.randn(96, 6))[0].to(device)
+    dirs = V.T.contiguous()
+    labels = torch.tensor([0, 1], device=device)
+    counters = (_steer_persistent_kernel, _steer_update_kernel)
+    counters += (_capture_columns_kernel, _capture_reduce_kernel)
+    before = [kernel.launches for kernel in counters]
+    persistent = (steer_clamp(h, V, torch.zeros(6)), capture_reduce(h, None, labels, 2, dirs))
+    with use_persistent_grids(False):
+        per_block = (steer_clamp(h, V, torch.zeros(6)), capture_reduce(h, None, labels, 2, dirs))
+    assert [kernel.launches - b for kernel, b in zip(counters, before, strict=True)] == [1, 1, 1, 1]
+    # The grids' default row blocks differ (16 and 32 rows), so the last bits may too.
+    assert torch.allclose(persistent[0].float(), per_block[0].float(), atol=2e-3, rtol=2e-3)
+    assert torch.equal(persistent[1].counts, per_block[1].counts)
+    assert torch.allclose(persistent[1].sq_sums, per_block[1].sq_sums, rtol=1e-4)
+
+
+def test_benchmark_times_both_grids(device, triton_backend, make_randn, assert_close):
+    """The harness's `triton-per-block` provider exists exactly where a persistent grid does,
+    and gives the triton provider's results."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import kernel_cases
+    finally:
+        sys.path.pop(0)
+    from interp import kernels
+
+    def case(op, variant, k, dtype=torch.float16):
+        return kernel_cases.make_case(kernels, op, variant, 4096, 64, k, dtype, device)
+
+    for op, variant, k, has in [
+        ("steer_ablate", "out", 16, True),
+        ("steer_clamp", "inplace", 4, True),
+        ("steer_clamp", "last", 16, False),  # a few rows: columns split instead
+        ("steer_ablate", "out", 1, False),  # one pass
+        ("steer_rotate", "out", 1, False),
+        ("capture_reduce", "out", 8, True),
+        ("capture_reduce", "out", 1, False),
+    ]:
+        assert ("triton-per-block" in case(op, variant, k).calls) == has, (op, variant, k)
+    assert "triton-per-block" not in case("capture_reduce", "out", 8, torch.float32).calls
+    steer = case("steer_clamp", "out", 8)
+    h = steer.make_h()
+    assert_close(steer.calls["triton-per-block"](h), steer.calls["triton"](h), atol=2e-3, rtol=2e-3)
