@@ -8,8 +8,10 @@ for 132 SMs, the paths a GPU would take), compiles every launch with the install
 `GPUTarget("cuda", 90, 32)` (ptxas from the triton wheel), and reads the SASS with the wheel's
 `cuobjdump`. Columns: registers per thread, spilled bytes (stack and local memory), the matrix
 instructions (`wgmma` = HGMMA, `mma.sync` = HMMA), the global loads by width in bits (LDGSTS is
-an asynchronous 16-byte copy into shared memory, as Triton's software pipeline issues them),
-and the global atomics. These are compile facts, not timings: speed waits for a GPU.
+an asynchronous 16-byte copy into shared memory, as Triton's software pipeline issues them;
+`async` counts those alone), and the global atomics. These are compile facts, not timings: speed
+waits for a GPU. The persistent grids (`steer_persistent`, `capture_columns` with
+`capture_square`) are listed beside the per-block grids they replace (cases named "per-block").
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ D_MODEL = 4096
 PREFILL = (4, 2048)  # four sequences of 2048 tokens: 8192 rows
 DECODE = (64, 1)  # one new token in each of 64 sequences
 
+# The kernels of the persistent grids (programs that loop over row blocks).
+PERSISTENT_KERNELS = frozenset({"steer_persistent", "capture_columns", "capture_square"})
+
 _PTR_TYPES = {
     torch.float32: "*fp32",
     torch.float16: "*fp16",
@@ -64,6 +69,7 @@ class CompiledLaunch:
     mma_sync: int  # HMMA instructions
     loads: Counter = field(default_factory=Counter)  # global load width in bits -> count
     atomics: int = 0  # global reductions / atomics in the code (not executions)
+    async_copies: int = 0  # LDGSTS: loads the software pipeline issues ahead
     ptx: str = field(default="", repr=False)
 
     @property
@@ -87,6 +93,10 @@ class CompiledLaunch:
         on = [f.lower() for f in flags if self.constexprs.get(f)]
         if not self.constexprs.get("USE_DOT") and "split_v" in on:
             on.remove("split_v")  # only a tl.dot splits V
+        if self.kernel == "capture_columns":  # always the 16-bit tl.dot
+            on.insert(0, "native_dot")
+        if self.kernel in PERSISTENT_KERNELS:
+            on.append("persistent")
         return ",".join(on) or "fma"
 
 
@@ -218,6 +228,7 @@ def compile_for_sm90(case: str, call: Callable[[], object]) -> list[CompiledLaun
                 mma_sync=len(re.findall(r"\bHMMA\.", sass)),
                 loads=_load_widths(sass),
                 atomics=len(re.findall(r"\b(?:RED|ATOM)G?\.", sass)),
+                async_copies=len(re.findall(r"\bLDGSTS\b", sass)),
                 ptx=out.asm["ptx"],
             )
         )
@@ -265,6 +276,8 @@ def cases() -> list[Case]:
     dirs = torch.randn(16, D_MODEL)
     call = _on_fresh_h(kernels.capture_reduce, PREFILL, bf16, last, labels, 2, dirs)
     found.append(Case("capture_reduce last bf16 k=16", call, True))
+    call = _per_block(_on_fresh_h(kernels.capture_reduce, PREFILL, bf16, mask, labels, 2, dirs))
+    found.append(Case("capture_reduce prefill bf16 k=16 per-block", call, True))
     for size, shape in (("prefill", PREFILL), ("decode", DECODE)):
         for k in (1, 4, 8, 16):  # 64-row tiles with tl.dot at both sizes
             call = _on_fresh_h(kernels.project, shape, bf16, torch.randn(D_MODEL, k))
@@ -288,14 +301,35 @@ def cases() -> list[Case]:
         V = torch.linalg.qr(torch.randn(D_MODEL, 8))[0]
         call = _on_fresh_h(clamp, shape, bf16, V, torch.zeros(8))
         found.append(Case(f"steer_clamp {size} bf16 k=8 in place", call, False))
+    V = torch.linalg.qr(torch.randn(D_MODEL, 16))[0]
+    call = _on_fresh_h(kernels.steer_clamp, PREFILL, bf16, V, torch.zeros(16))
+    found.append(Case("steer_clamp prefill bf16 k=16 out of place", call, False))
+    ablate = partial(kernels.steer_ablate, inplace=True)
+    call = _per_block(_on_fresh_h(ablate, PREFILL, bf16, V))
+    found.append(Case("steer_ablate prefill bf16 k=16 in place per-block", call, False))
     return found
+
+
+def _per_block(call: Callable[[], object]) -> Callable[[], object]:
+    """`call` with the kernels on their grid of one program per row block."""
+    from interp.kernels.grids import use_persistent_grids
+
+    def run() -> object:
+        with use_persistent_grids(False):
+            return call()
+
+    return run
 
 
 def report(selected: list[Case] | None = None) -> list[tuple[Case, list[CompiledLaunch]]]:
     return [(case, compile_for_sm90(case.name, case.call)) for case in (selected or cases())]
 
 
-HEADER = ("case", "kernel", "grid", "tile", "path", "regs", "spill B", "matrix", "loads", "atom")
+HEADER = (
+    "case", "kernel", "grid", "tile", "path", "regs", "spill B", "matrix", "loads", "async", "atom"
+)  # fmt: skip
+# Kernels with no matrix product to make (capture's second kernel squares and sums partials).
+NO_MATRIX_KERNELS = frozenset({"capture_square"})
 
 
 def rows(results: list[tuple[Case, list[CompiledLaunch]]]) -> list[tuple[str, ...]]:
@@ -313,6 +347,7 @@ def rows(results: list[tuple[Case, list[CompiledLaunch]]]) -> list[tuple[str, ..
                     str(launch.spill_bytes),
                     launch.matrix,
                     launch.load_widths,
+                    str(launch.async_copies),
                     str(launch.atomics),
                 )
             )
