@@ -59,12 +59,12 @@ class VLLMEngine:
         *,
         dtype: str = "float32",
         max_model_len: int = 2048,
-        kv_cache_gib: float = 2.0,
+        kv_cache_gib: int = 2,
         max_num_seqs: int = 256,
         seed: int = 0,
     ) -> None:
         require_vllm()
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(kv_cache_gib)))  # whole GiB
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         from transformers import AutoTokenizer

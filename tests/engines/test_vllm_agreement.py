@@ -15,6 +15,7 @@ pytest.importorskip(
     "vllm", reason="vLLM is not installed here; `make setup-vllm` builds .venv-vllm, which has it"
 )
 
+from interp.engines.model_source import engine_model_dir  # noqa: E402
 from interp.engines.vllm_engine import VLLMEngine  # noqa: E402
 from interp.errors import InterpError  # noqa: E402
 from interp.hooks.context import hooked  # noqa: E402
@@ -75,7 +76,7 @@ def hf_model(smollm2_gguf):
 
 @pytest.fixture(scope="module")
 def engine(smollm2_gguf):
-    with VLLMEngine(smollm2_gguf, kv_cache_gib=1.0, max_model_len=512) as started:
+    with VLLMEngine(smollm2_gguf, kv_cache_gib=1, max_model_len=512) as started:
         yield started
 
 
@@ -172,13 +173,19 @@ def test_bad_steers_are_refused_in_one_line(engine):
     assert len(engine.generate(["Hi"], 2)[0].token_ids) <= 2
 
 
-def test_an_engine_that_fails_to_start_leaves_no_process(smollm2_gguf, monkeypatch):
+def test_an_engine_that_fails_to_start_leaves_no_process(smollm2_gguf, tmp_path):
+    """Weights of another model: the config passes, the engine's processes start, and the worker
+    fails loading them; the error is one line and every process it started is gone."""
     import psutil
+    from safetensors.torch import save_file
 
+    source = engine_model_dir(smollm2_gguf)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    save_file({"unrelated.weight": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
     before = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
-    # A KV cache far too small for one sequence: the engine's child process starts, then fails.
-    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "0.001")
-    with pytest.raises(InterpError, match="did not start"):
-        VLLMEngine(smollm2_gguf, max_model_len=512)
+    with pytest.raises(InterpError, match="did not start") as caught:
+        VLLMEngine(tmp_path, max_model_len=512)
+    assert "\n" not in str(caught.value)
     after = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
     assert after <= before
