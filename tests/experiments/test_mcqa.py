@@ -177,15 +177,15 @@ def test_command_writes_metrics_and_report(questions_file, tmp_path, capsys, cli
 def test_quick_run_on_smollm2(smollm2, tmp_path):
     """A few of the shipped questions on SmolLM2 through its chat template: the letters are found
     inside the rendered template, and the chosen head is the best on validation."""
-    spec = {"model": "smollm2", "task_file": "examples/mcqa/questions.jsonl", "max_questions": 8}
-    config = MCQAConfig.from_dict({**spec, "chat": True})
+    spec = {"model": "smollm2", "task_file": "examples/mcqa/questions.jsonl", "max_questions": 6}
+    config = MCQAConfig.from_dict({**spec, "chat": True, "rotations": False, "n_boot": 200})
     item = rotated(read_questions(config.task_file)[:1], rotations=False)[0]
     ids, positions = encode_with_labels(smollm2, item, chat=True)
     assert smollm2.tokenizer.decode(ids[0, positions]).replace(" ", "") == "ABCD"
     assert smollm2.tokenizer.decode(ids[0, :3]).startswith("<|im_start|>")
     result = run_mcqa(config, tmp_path / "run", model=smollm2)
-    assert result.n_items == 32 and result.n_validation + result.n_test == 32
+    assert result.n_items == 6 and result.n_validation == result.n_test == 3
     assert len(result.heads) == 2 * 30 * 9
     assert result.chosen.validation == max(h.validation for h in result.heads)
     assert result.head_test.low <= result.head_test.value <= result.head_test.high
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_questions"] == 8
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_questions"] == 6
