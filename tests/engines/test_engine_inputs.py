@@ -117,3 +117,21 @@ def test_engine_vllm_without_vllm_is_one_line_naming_the_setup(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "make setup-vllm" in lines[0] and "interp[vllm]" in lines[0]
+
+
+def test_generate_prompts_file_gives_one_record_per_prompt_as_single_runs_do(
+    tiny_dirs, tmp_path, capsys
+):
+    from interp.cli.main import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "the cat"}\n{"prompt": "a dog sat"}\n')
+    common = ["generate", str(tiny_dirs["llama"]), "--max-new-tokens", "4", "--json"]
+    assert main([*common, "--prompts", str(prompts)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["prompt"] for r in records] == ["the cat", "a dog sat"]
+    assert all(r["engine"] == "hf" for r in records)
+    for record in records:
+        assert main([*common, "--prompt", record["prompt"]]) == 0
+        single = json.loads(capsys.readouterr().out)
+        assert single["token_ids"] == record["token_ids"]
