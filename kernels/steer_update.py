@@ -18,7 +18,8 @@ Ablate, clamp and rotate need a statistic of the whole row before they can write
 Where a row fits in one tile (up to ONE_PASS_ELEMENTS wide; rotate, and one direction) a program
 reads its rows once, computes the statistic and writes. Otherwise it reads each row twice: pass 1
 (statistics), then pass 2 (the update), which walks the row last tile first, so the tiles pass 1
-read last are the ones still in L2 when pass 2 starts. At decode sizes (a few rows, too few
+read last are the ones still in L2 when pass 2 starts; at prefill sizes a persistent grid of two
+programs per SM runs both passes of one 16-row block after the other (`steer_persistent`). At decode sizes (a few rows, too few
 programs for the device) the columns are split across programs instead: a statistics kernel
 stores per-split partials, and the update kernel sums them in split order (deterministic) and
 writes its columns.
