@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from interp.kernels import capture_reduce, capture_reduce_reference, project, project_reference
+from interp.kernels.capture_persistent import _capture_columns_kernel
 from interp.kernels.capture_reduce import _capture_reduce_kernel
+from interp.kernels.grids import use_persistent_grids
 from interp.kernels.project import _project_kernel
 from interp.kernels.tiles import k_padded, split_directions
 
@@ -46,19 +48,21 @@ def launched(kernel, call):
 
 
 @pytest.mark.parametrize("k", [5, 16, 40])
+@pytest.mark.parametrize("persistent", [True, False], ids=["persistent", "per-tile"])
 def test_capture_sq_sums_native_fp16_are_float32_accurate(
-    k, device, triton_backend, make_randn, assert_close
+    k, persistent, device, triton_backend, make_randn, assert_close
 ):
     """fp16 activations, directions of wide range: the squared projections agree with a float64
-    computation to float32-like accuracy (a one-part fp16 V would miss by about 1e-3)."""
+    computation to float32-like accuracy (a one-part fp16 V would miss by about 1e-3), on the
+    persistent grid and on the per-tile one."""
     B, T, D = 3, 70, 96  # 70 rows: a full 64-row tile and a partial one
     h = make_randn(B, T, D, dtype=torch.float16, device=device)
     dirs = wide_range_directions(D, k).T.contiguous().to(device)  # (k, D)
     select = torch.rand(B, T, generator=torch.Generator().manual_seed(3)) > 0.3
     labels = torch.tensor([0, 1, 0], device=device)
-    got = launched(
-        _capture_reduce_kernel, lambda: capture_reduce(h, select.to(device), labels, 2, dirs)
-    )
+    kernel = _capture_columns_kernel if persistent else _capture_reduce_kernel
+    with use_persistent_grids(persistent):
+        got = launched(kernel, lambda: capture_reduce(h, select.to(device), labels, 2, dirs))
     x = h.double().reshape(-1, D)
     proj = x @ dirs.double().T
     weight = select.reshape(-1).to(device) & (labels[:, None].expand(B, T).reshape(-1) == 0)
