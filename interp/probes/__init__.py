@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from interp.probes.calibrate import calibrate_probe, calibrate_threshold, required_controls
 from interp.probes.fit import fit_logistic_probe, fit_mass_mean_probe
+from interp.probes.layer_sweep import best_row, layer_sweep
 from interp.probes.logistic import LogisticFit, Standardizer, fit_logistic_regression
 from interp.probes.metrics import (
     Interval,
@@ -32,10 +33,8 @@ from interp.probes.scoring import ProbeBank, mean_per_prompt, score_many
 from interp.probes.sweep import (
     CVResult,
     assign_folds,
-    best_row,
     correctness_auroc,
     cross_validate,
-    layer_sweep,
     norm_auroc,
     norm_feature,
     permutation_null,

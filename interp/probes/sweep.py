@@ -1,4 +1,4 @@
-"""Cross-validation by prompt, per-layer sweeps, and the controls every probe result must beat.
+"""Cross-validation by prompt, and the controls every probe result must beat.
 
 Tokens of one response are not independent samples: a probe that saw some of a prompt's tokens in
 training recognises the rest, so folds split prompts, never tokens (`split_by_prompt`). Folds are
@@ -6,7 +6,7 @@ stratified by the prompt's label. Each prompt gets an out-of-fold score (the mea
 scores under the probe trained without it); AUROC over prompts, with a bootstrap interval over
 prompts, is the result.
 
-Controls, run by default in `layer_sweep`:
+Controls (run by default in `interp.probes.layer_sweep`):
 - shuffled labels: the same cross-validation after permuting the prompts' labels; must sit at 0.5;
 - activation norm: a probe on the token's norm |x| alone (`norm_auroc`; larger norm = positive),
   far from 0.5 on either side means the classes differ in scale;
@@ -21,10 +21,8 @@ Controls, run by default in `layer_sweep`:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -42,8 +40,6 @@ FITTERS: dict[str, Fitter] = {
     "logistic": lambda rows, labels, groups, C: fit_logistic_probe(rows, labels, groups, C),
     "mass_mean": lambda rows, labels, groups, C: fit_mass_mean_probe(rows, labels, groups),
 }
-
-_LAYER = re.compile(r"^blocks\.(-?\d+)\.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,108 +304,3 @@ def correctness_auroc(
             fix="grade more responses, or skip the control for this condition",
         )
     return bootstrap_ci(auroc, scores, incorrect.long(), n=n_boot, seed=seed, alpha=alpha)
-
-
-# ---- the sweep ----------------------------------------------------------------------------------
-
-
-def layer_sweep(
-    acts_by_layer: Mapping[str, tuple[Tensor, Tensor] | Tensor],
-    labels: Tensor,
-    *,
-    folds: int = 5,
-    method: str = "logistic",
-    C: float = 0.1,
-    seed: int = 0,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    controls: bool = True,
-    correct: Tensor | None = None,
-    condition: int = 0,
-) -> list[dict[str, Any]]:
-    """Cross-validated AUROC (with interval) per hook, and the controls, as one flat dict per hook.
-
-    `acts_by_layer[hook]` is `(rows, prompt_index)`, or a `(prompts, d_model)` tensor with one row
-    per prompt. `labels` and `correct` are per prompt, indexed by prompt id. Keys of each row:
-    `hook, layer, method, C, folds, n_prompts, n_rows, auroc(_low, _high)` and, with `controls`,
-    `shuffled_auroc(...)`, `norm_auroc(...)` and `correctness_auroc(...)` (None where `correct`
-    is not given or the condition lacks correct or incorrect answers). Intervals are bootstraps
-    over prompts (see `cross_validate` for what they leave out).
-
-    >>> rows = layer_sweep({h: (got.activations[h], got.prompt_index) for h in got.hooks},  # doctest: +SKIP
-    ...                    labels, correct=is_correct)
-    >>> best_row(rows)["hook"]                                                             # doctest: +SKIP
-    'blocks.3.hook_resid_post'
-    """
-    if not acts_by_layer:
-        raise InterpError("no activations to sweep", fix="pass {hook: (rows, prompt_index)}")
-    labels = torch.as_tensor(labels).reshape(-1).cpu()
-    settings: dict[str, Any] = {
-        "folds": folds,
-        "method": method,
-        "C": C,
-        "seed": seed,
-        "n_boot": n_boot,
-        "alpha": alpha,
-    }
-    table = []
-    for hook, value in acts_by_layer.items():
-        if isinstance(value, tuple | list):
-            rows, groups = value
-        else:  # one row per prompt
-            rows, groups = value, torch.arange(value.shape[0])
-        groups = torch.as_tensor(groups).reshape(-1).long().cpu()
-        cv = cross_validate(rows, labels, groups, **settings)
-        match = _LAYER.match(hook)
-        entry: dict[str, Any] = {
-            "hook": hook,
-            "layer": int(match.group(1)) if match else None,
-            "method": method,
-            "C": C if method == "logistic" else None,
-            "folds": folds,
-            "n_prompts": int(cv.prompt_ids.numel()),
-            "n_rows": int(rows.shape[0]),
-            **cv.auroc.as_dict("auroc"),
-        }
-        if controls:
-            shuffled = shuffled_labels(labels, groups, seed=seed + 1)
-            entry |= cross_validate(rows, shuffled, groups, **settings).auroc.as_dict(
-                "shuffled_auroc"
-            )
-            entry |= norm_auroc(
-                rows, labels, groups, n_boot=n_boot, seed=seed, alpha=alpha
-            ).as_dict("norm_auroc")
-            entry |= _correctness_entry(cv, correct, condition, n_boot, seed, alpha)
-        table.append(entry)
-    return table
-
-
-def _correctness_entry(
-    cv: CVResult, correct: Tensor | None, condition: int, n_boot: int, seed: int, alpha: float
-) -> Mapping[str, float | None]:
-    empty = dict.fromkeys(("correctness_auroc", "correctness_auroc_low", "correctness_auroc_high"))
-    if correct is None:
-        return empty
-    is_correct = torch.as_tensor(correct).reshape(-1).bool().cpu()[cv.prompt_ids]
-    within = cv.labels == condition
-    if is_correct[within].all() or not is_correct[within].any():
-        return empty
-    interval = correctness_auroc(
-        cv.scores, is_correct, within, n_boot=n_boot, seed=seed, alpha=alpha
-    )
-    return interval.as_dict("correctness_auroc")
-
-
-def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The sweep row with the highest AUROC; among exact ties (a contrast every layer separates
-    perfectly, say) the layer nearest the middle of those swept, where probes are read, rather
-    than whichever came first.
-
-    >>> best_row([{"layer": 0, "auroc": 1.0}, {"layer": 1, "auroc": 1.0}, {"layer": 2, "auroc": 1.0}])
-    {'layer': 1, 'auroc': 1.0}
-    """
-    if not rows:
-        raise InterpError("no sweep rows to choose from", fix="sweep at least one layer")
-    layers = sorted(row["layer"] for row in rows)
-    middle = (layers[0] + layers[-1]) / 2
-    return max(rows, key=lambda row: (row["auroc"], -abs(row["layer"] - middle)))

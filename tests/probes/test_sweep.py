@@ -7,13 +7,13 @@ import torch
 
 from interp.errors import InterpError
 from interp.probes.fit import fit_logistic_probe
+from interp.probes.layer_sweep import layer_sweep
 from interp.probes.metrics import auroc
 from interp.probes.scoring import mean_per_prompt
 from interp.probes.sweep import (
     assign_folds,
     correctness_auroc,
     cross_validate,
-    layer_sweep,
     permutation_null,
     shuffled_labels,
     split_by_prompt,
