@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from interp.cli.main import (
@@ -40,6 +41,12 @@ def register(commands) -> None:
     )
     add_study_load_arguments(cmd)
     add_ray_arguments(cmd, "grid points")
+    cmd.add_argument(
+        "--engine",
+        choices=["hf", "vllm"],
+        help='where the target generates (overrides the config\'s "engine"); vllm: the grid and '
+        "test scorings each as one batch of a vLLM engine (make setup-vllm)",
+    )
     cmd.add_argument("--json", action="store_true", help="print metrics as JSON")
 
 
@@ -48,6 +55,8 @@ def run_transfer_command(args: argparse.Namespace) -> int:
     from interp.experiments.transfer_config import TransferConfig
 
     config = with_study_loading(TransferConfig.from_file(args.config), args)
+    if args.engine is not None:
+        config = dataclasses.replace(config, engine=args.engine)
     executor = executor_from(args)
     result = run_transfer(
         config, Path(args.out), progress_enabled(), resume=args.resume, executor=executor

@@ -23,7 +23,7 @@ import time
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -36,6 +36,15 @@ from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
 from interp.experiments.scoring import next_token_kl
 from interp.experiments.transfer_config import TransferConfig
+from interp.experiments.transfer_engine import (
+    Scoring,
+    engine_correctness,
+    require_engine,
+    score_grid_in_one_batch,
+    score_in_one_batch,
+    scorings_of_test_step,
+    target_engine,
+)
 from interp.experiments.transfer_fit import (
     Readings,
     fit_maps,
@@ -61,7 +70,21 @@ def run_transfer(
     executor: Executor | None = None,
 ) -> TransferResult:
     """Run the study into `out` (which appears whole at the end) and return what it found. The grid
-    points run on `executor` (default: one after another here; `RayCluster`: as Ray tasks)."""
+    points run on `executor` (default: one after another here; `RayCluster`: as Ray tasks), or with
+    `"engine": "vllm"` as one batch of the target's vLLM engine."""
+    require_engine(config)  # vLLM missing: one line before any model time
+    with target_engine(config) as engine:
+        return _run_transfer(config, out, progress, resume, executor, engine)
+
+
+def _run_transfer(
+    config: TransferConfig,
+    out: Path,
+    progress: bool,
+    resume: bool,
+    executor: Executor | None,
+    engine: Any,
+) -> TransferResult:
     started = time.perf_counter()
     splits = load_splits(config)  # bad task files fail before any model time
     run = RunDir.open(out, config.to_dict(), resume=resume)
@@ -73,7 +96,7 @@ def run_transfer(
         else source
     )
     conditions = Conditions.of(config, splits)
-    study = Study(config, run, conditions, target)
+    study = Study(config, run, conditions, target, engine=engine)
     bar = Stages("transfer", 4, enabled=progress)
 
     readings = read_all(config, conditions, splits.fit, source, unlocked, target)
@@ -110,6 +133,8 @@ def run_transfer(
         Unit(name, partial(point, s[:4], s[4])) for name, s in zip(names, settings, strict=True)
     ]
     units.append(Unit("select-unsteered", given(config, splits.select, conditions, None, 0.0)))
+    if engine is not None:  # the whole grid in one batch, checkpointed as the units' results
+        score_grid_in_one_batch(study, run, units)
     scored = run_units(
         run, units, select_accuracy, executor, printer(progress), {config.target: target}
     )
@@ -123,6 +148,8 @@ def run_transfer(
 
     directions, maps, transferred = fit(best.setting())
     test = splits.test
+    if engine is not None:
+        score_in_one_batch(study, run, scorings_of_test_step(config, test, transferred, best.alpha))
     unsteered = study.correct(test, "test-unsteered")
     steered = study.correct(test, "test-steered", transferred, best.alpha)
     cued = (
@@ -212,8 +239,10 @@ class Study:
         conditions: Conditions,
         model: Model,
         chat: bool | None = None,
+        engine: Any = None,  # the model's VLLMEngine, which then generates instead of hf
     ) -> None:
         self.config, self.run, self.conditions, self.model = config, run, conditions, model
+        self.engine = engine
         self.to_prompt = as_model_prompt(config.target_chat if chat is None else chat)
         self.is_right = grader(config.grader_name)
 
@@ -221,6 +250,10 @@ class Study:
         return steers_from_directions(
             directions, "rotate", alpha, positions="last", phase="prefill"
         )
+
+    def prompts(self, items: list[TaskItem], condition: str = "locked") -> list:
+        render = self.conditions.locked if condition == "locked" else self.conditions.unlocked
+        return [self.to_prompt(render(item)) for item in items]
 
     def correctness(
         self,
@@ -230,8 +263,9 @@ class Study:
         condition: str = "locked",
     ) -> list[float]:
         """1.0 where the greedy answer is right, per item."""
-        render = self.conditions.locked if condition == "locked" else self.conditions.unlocked
-        texts = [self.to_prompt(render(item)) for item in items]
+        texts = self.prompts(items, condition)
+        if self.engine is not None:
+            return engine_correctness(self, [Scoring("", items, directions, alpha, condition)])[0]
         context = (
             steering(self.model, self.steers(directions, alpha))
             if directions is not None

@@ -35,6 +35,7 @@ CONTRASTS = ("prompt", "model", "fewshot")
 # price of showing the target its own unlocked states).
 FIT_SETS = ("locked", "locked_prompts", "broad")
 LAYER_MATCHINGS = ("depth", "cka")
+ENGINES = ("hf", "vllm")  # where the target generates (interp.experiments.transfer_engine)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class TransferConfig:
     seed: int = 0
     dtype: str | None = None  # weights dtype of every model (default: the device's)
     device_map: str | dict | None = None  # "auto" or module -> device, for every model
+    engine: str = "hf"  # "vllm": the target's generations on one vLLM engine (transfer_engine)
     neutral_prompts: list[str] = field(
         default_factory=lambda: [
             "Q:what is this\nA:",
@@ -198,4 +200,5 @@ RULES = {
     "max_new_tokens": positive_int,
     "batch_size": positive_int,
     "neutral_prompts": nonempty_list_of(nonempty_text),
+    "engine": one_of(*ENGINES),
 }
