@@ -13,9 +13,10 @@ from dataclasses import replace
 import torch
 
 from interp.directions import DirectionSet
-from interp.experiments.transfer import Study, paired_bootstrap, random_like
+from interp.experiments.transfer import Study
 from interp.experiments.transfer_config import TransferConfig
 from interp.experiments.transfer_fit import last_token_acts
+from interp.experiments.transfer_measures import paired_bootstrap, random_like
 from interp.experiments.transfer_task import Conditions, load_splits
 from interp.models.load import load_model
 from interp.store.provenance import dataset_hash

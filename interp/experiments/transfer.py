@@ -29,12 +29,11 @@ import torch
 from torch import Tensor
 
 from interp import stats
-from interp.align import LayerMaps, fit_report
+from interp.align import LayerMaps
 from interp.directions import DirectionSet
 from interp.experiments.audit_task import grader
 from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
-from interp.experiments.scoring import next_token_kl
 from interp.experiments.transfer_config import TransferConfig
 from interp.experiments.transfer_engine import (
     Scoring,
@@ -48,17 +47,24 @@ from interp.experiments.transfer_engine import (
 from interp.experiments.transfer_fit import (
     Readings,
     fit_maps,
-    last_token_acts,
     own_direction,
     read_all,
     source_direction,
+)
+from interp.experiments.transfer_measures import (
+    fit_quality,
+    low_high,
+    mean_cosine,
+    neutral_kl,
+    paired_bootstrap,
+    random_like,
 )
 from interp.experiments.transfer_task import Conditions, TaskItem, as_model_prompt, load_splits
 from interp.experiments.units import Executor, ModelSource, Unit, given, printer, run_units
 from interp.models.generate import generate
 from interp.models.model import Model
 from interp.progress import Stages
-from interp.results.transfer import GridPoint, LayerFit, OwnDirection, TransferResult
+from interp.results.transfer import GridPoint, OwnDirection, TransferResult
 from interp.steer import steering, steers_from_directions
 
 
@@ -206,7 +212,7 @@ def _run_transfer(
         n_select=len(splits.select),
         seconds=round(time.perf_counter() - started, 1),
         accuracy_ci95={
-            name: _low_high(stats.bootstrap_mean(values, n=config.n_bootstrap, seed=config.seed))
+            name: low_high(stats.bootstrap_mean(values, n=config.n_bootstrap, seed=config.seed))
             for name, values in accuracies.items()
         },
         target_own_direction=own,
@@ -323,83 +329,6 @@ class Study:
             paired_bootstrap(steered, unsteered, self.config.n_bootstrap, self.config.seed),
             mean_cosine(direction, transferred),
         )
-
-
-def mean_cosine(a: DirectionSet, b: DirectionSet) -> float:
-    """Mean over the layers both sets hold of the cosine between their directions."""
-    rows_b = dict(zip(b.layers, b.vectors, strict=True))
-    cosines = [
-        float(torch.nn.functional.cosine_similarity(v.float(), rows_b[layer].float(), dim=0))
-        for layer, v in zip(a.layers, a.vectors, strict=True)
-        if layer in rows_b
-    ]
-    return sum(cosines) / len(cosines) if cosines else float("nan")
-
-
-def paired_bootstrap(a: Tensor, b: Tensor, n: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of mean(a - b), resampling items (pairs) with replacement."""
-    return _low_high(stats.paired_bootstrap(a, b, n=n, seed=seed))
-
-
-def _low_high(interval: stats.Interval) -> tuple[float, float]:
-    return interval.low, interval.high
-
-
-def random_like(directions: DirectionSet, seed: int) -> DirectionSet:
-    """Random directions with the same per-layer norms (the control of equal norm)."""
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(directions.vectors.shape, generator=generator)
-    scaled = (
-        noise / noise.norm(dim=-1, keepdim=True) * directions.vectors.norm(dim=-1, keepdim=True)
-    )
-    return DirectionSet(
-        scaled,
-        directions.layers,
-        directions.model,
-        directions.hook,
-        f"random-{seed}",
-        directions.dataset_hash,
-        directions.count,
-    )
-
-
-def fit_quality(
-    config: TransferConfig,
-    conditions: Conditions,
-    test: list[TaskItem],
-    source: Model,
-    target: Model,
-    maps: LayerMaps,
-) -> dict[str, LayerFit]:
-    """Each chosen map's fit on the test items' locked texts, which it never saw."""
-    texts = [conditions.locked(item) for item in test]
-    source_test = last_token_acts(source, texts, config.batch_size, config.source_chat)
-    target_test = last_token_acts(target, texts, config.batch_size, config.target_chat)
-    quality = {}
-    for target_layer, (source_layer, linear_map) in maps.maps.items():
-        report = fit_report(
-            linear_map,
-            source_test[f"blocks.{source_layer}.hook_resid_post"],
-            target_test[f"blocks.{target_layer}.hook_resid_post"],
-        )
-        r2, cosine = float(report["r2"]), float(report["mean_cosine"])
-        quality[str(target_layer)] = LayerFit(source_layer, r2, cosine)
-    return quality
-
-
-@torch.no_grad()
-def neutral_kl(model: Model, texts: list[str], steers) -> float:
-    from interp.capture.batching import encode_item, make_batch
-    from interp.capture.items import Item
-
-    encoded = [encode_item(model.tokenizer, Item(t)) for t in texts]
-    batch = make_batch(
-        encoded, [[] for _ in encoded], range(len(encoded)), model.tokenizer.pad_token_id
-    )
-    base = model.forward(batch.input_ids, batch.attention_mask)
-    with steering(model, steers):
-        steered = model.forward(batch.input_ids, batch.attention_mask)
-    return next_token_kl(model, base, steered, batch.attention_mask)
 
 
 def write_run(

@@ -109,7 +109,7 @@ def scorings_of_test_step(
     config: TransferConfig, test: list[TaskItem], transferred: DirectionSet, alpha: float
 ) -> list[Scoring]:
     """The test step's target scorings: unsteered, steered, cued and the random directions."""
-    from interp.experiments.transfer import random_like
+    from interp.experiments.transfer_measures import random_like
 
     scorings = [Scoring("test-unsteered", test), Scoring("test-steered", test, transferred, alpha)]
     if config.contrast != "model":
