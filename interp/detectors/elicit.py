@@ -15,19 +15,10 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.models.model import Model
+from interp.results.audit_suspect import StepPoint
 from interp.stats import paired_bootstrap
 
 Evaluate = Callable[[Model], Tensor]  # the model -> 0/1 correctness per item
-
-
-@dataclass(frozen=True)
-class StepPoint:
-    """Held-out accuracy after `steps` fine-tuning steps (one point of the step curve)."""
-
-    steps: int
-    accuracy: float
-    lift: float
-    lift_ci95: tuple[float, float]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from interp.results.audit_suspect import (
     NoiseBest,
     NoisePoint,
     NoiseResult,
-    StepPoint,
 )
 
 Evaluate = Callable[..., Tensor]  # () -> per-item correctness on the test questions
@@ -88,7 +87,7 @@ def elicitation_result(
         clean=clean,
         curve_steps=settings.curve_steps,
     )
-    curve = [StepPoint(p.steps, p.accuracy, p.lift, p.lift_ci95) for p in result.curve]
+    curve = list(result.curve)
     return ElicitationResult(
         clean_accuracy=result.clean_accuracy,
         elicited_accuracy=result.elicited_accuracy,
