@@ -70,6 +70,8 @@ def _head_site(model: Model, point: HookPoint) -> HeadSite:
 
 
 def _register(site: Site, fn: HookFn) -> Any:
+    if site.adapt is not None:
+        fn = site.adapt(fn)
     if site.scale != 1.0:
         fn = _scaled(fn, site.scale)
     if site.copy:

@@ -39,4 +39,8 @@ def hook_width(model: Model, hook: str) -> int:
             "so no single vector applies to it",
             fix=f"name one head, e.g. blocks.{point.layer}.attn.hook_{'z' if point.kind == 'pattern' else point.kind}[0]",
         )
+    if model.backend == "bridge":
+        from interp.hooks.bridge_heads import bridge_head
+
+        return bridge_head(model, point).d_head
     return site_of(model, point).d_head

@@ -7,10 +7,11 @@ hf backend the block list and each family's placements come from `interp.models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from torch import nn
+from torch import Tensor, nn
 
 from interp.errors import InterpError
 from interp.hooks.names import HOOK_KINDS, HookPoint
@@ -18,6 +19,8 @@ from interp.models.architectures import Layout, get_path, layout_for
 
 if TYPE_CHECKING:
     from interp.models.model import Model
+
+HookFn = Callable[[Tensor], Tensor | None]
 
 
 @dataclass(frozen=True)
@@ -27,23 +30,26 @@ class Site:
     `scale`: the hook point is the module's output times `scale` (what the block adds to the
     stream); hook functions see it scaled and their replacement is divided back.
     `copy`: the model edits this tensor in place after the hook, so the hook hands it a copy.
+    `adapt`: wraps a hook function where the module holds the activation in another layout (the
+    bridge's head points, `interp.hooks.bridge_heads`): it sees interp's, its replacement is put back.
     """
 
     module: nn.Module
     side: Literal["input", "output"]
     scale: float = 1.0
     copy: bool = False
+    adapt: Callable[[HookFn], HookFn] | None = None
 
 
 def resolve(model: Model, point: HookPoint) -> Site:
     """The module and side that carry `point` on `model`'s backend."""
     if model.backend == "bridge":
         hook_dict = model.bridge.hook_dict
-        if point.head is not None:
-            raise InterpError(
-                f"one head ({point.name}) is read on the hf backend only",
-                fix=f"use --backend hf, or read blocks.{point.layer}.attn.hook_{point.kind} (every head)",
-            )
+        if point.is_head:
+            from interp.hooks.bridge_heads import bridge_head
+
+            head = bridge_head(model, point)
+            return Site(hook_dict[head.hook], "output", adapt=head.adapt)
         if point.name not in hook_dict:
             from interp.hooks.names import all_hook_names
 
@@ -76,6 +82,10 @@ def resolve(model: Model, point: HookPoint) -> Site:
 def supports(model: Model, point: HookPoint) -> bool:
     """Whether `point` resolves on this model (for listing hook points)."""
     if model.backend == "bridge":
+        if point.is_head:
+            from interp.hooks import bridge_heads
+
+            return bridge_heads.supports(model, point)
         return point.name in model.bridge.hook_dict
     if point.is_head:
         from interp.hooks.heads import has_heads
