@@ -67,6 +67,34 @@ def architectures(model_dir: Path) -> list[str]:
         ) from None
 
 
+def head_size(model_dir: Path) -> int | None:
+    """The attention head width the model's config gives (None where it gives none)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    config = config.get("text_config", config)
+    width = config.get("head_dim")
+    if isinstance(width, int):
+        return width
+    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0:
+        return hidden // heads
+    return None
+
+
+def check_head_size(model_dir: Path, supported: list[int], where: str) -> None:
+    """Refuse, before the engine starts, heads its attention kernels have no version for (vLLM
+    itself starts, then fails on the first request)."""
+    width = head_size(model_dir)
+    if width is not None and width not in supported:
+        raise InterpError(
+            f"vLLM's {where} attention has no kernel for heads of width {width} ({model_dir}); "
+            f"it supports {', '.join(map(str, supported))}",
+            fix="use --engine hf for this model",
+        )
+
+
 def check_vllm_runs(model_dir: Path, supported: set[str]) -> None:
     """Refuse, before the engine starts, a model whose architecture vLLM does not implement."""
     names = architectures(model_dir)

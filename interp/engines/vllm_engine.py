@@ -17,9 +17,11 @@ a command, not at import time of a module a child would import again.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor
 
 from interp.engines.availability import require_vllm
-from interp.engines.model_source import check_vllm_runs, engine_model_dir
+from interp.engines.model_source import check_head_size, check_vllm_runs, engine_model_dir
 from interp.engines.payload import steer_to_payload
 from interp.engines.processes import reap_new_children, running_children
 from interp.engines.vllm_hooks import CAPTURE_KEY, STEER_KEY, stream_point
@@ -58,7 +60,7 @@ class VLLMEngine:
         spec: str | Path,
         *,
         dtype: str = "float32",
-        max_model_len: int = 2048,
+        max_model_len: int = 2048,  # lowered to the model's own limit where that is shorter
         kv_cache_gib: int = 2,
         max_num_seqs: int = 256,
         seed: int = 0,
@@ -73,6 +75,7 @@ class VLLMEngine:
         self.spec = str(spec)
         self.model_dir = engine_model_dir(spec)
         check_vllm_runs(self.model_dir, set(ModelRegistry.get_supported_archs()))
+        _check_attention_kernels(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         before = running_children()
         threads = torch.get_num_threads()  # vLLM sets this process's torch to one thread
@@ -82,7 +85,7 @@ class VLLMEngine:
                 tokenizer=str(self.model_dir),
                 dtype=dtype,
                 enforce_eager=True,  # hooks run in Python: no graph capture, no torch.compile
-                max_model_len=max_model_len,
+                max_model_len=min(max_model_len, _position_limit(self.model_dir)),
                 max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max(8192, max_model_len),
                 enable_prefix_caching=False,
@@ -147,6 +150,36 @@ class VLLMEngine:
         return self._run(
             prompts, max_new_tokens, steers, names, greedy, temperature, seed, stop_at_eos, progress
         )
+
+    def load_weights(self, named: Iterable[tuple[str, Tensor]]) -> int:
+        """Replace weights of the served model by these tensors (Hugging Face names, e.g. a
+        perturbed model's `state_dict().items()`); the engine's own loader fuses and shards them.
+        They travel through a safetensors file (no pickle) in `engine_weights_dir()`, which every
+        worker must be able to read (shared storage on a multi-node cluster). Returns how many
+        tensors each worker read."""
+        from safetensors.torch import save_file
+
+        if self.llm is None:
+            raise InterpError("the vLLM engine is closed", fix="start a new VLLMEngine")
+        tensors: dict[str, Tensor] = {}
+        seen: set[int] = set()
+        for name, tensor in named:
+            if tensor.data_ptr() in seen:  # tied weights: the engine ties them itself
+                continue
+            seen.add(tensor.data_ptr())
+            tensors[name] = tensor.detach().to("cpu").contiguous()
+        if not tensors:
+            raise InterpError("no weights to load", fix="pass named tensors")
+        folder = engine_weights_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, path = tempfile.mkstemp(suffix=".safetensors", dir=folder)
+        os.close(handle)
+        try:
+            save_file(tensors, path)
+            counts = self.llm.collective_rpc("interp_load_weights", args=(path,))
+        finally:
+            Path(path).unlink(missing_ok=True)
+        return int(counts[0])
 
     def close(self) -> None:
         """Stop the engine and its processes."""
@@ -282,6 +315,40 @@ def _engine_capture(taken: list[dict], hooks: list[str], n: int, d_model: int) -
                     counts[h][i] = int(capture["counts"][h])
     means = {h: (sums[h] / counts[h].clamp(min=1)[:, None]).to(torch.float32) for h in hooks}
     return EngineCapture(last, means, counts)
+
+
+def _check_attention_kernels(model_dir: Path) -> None:
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+        check_head_size(model_dir, CPUAttentionBackend.get_supported_head_sizes(), "CPU")
+
+
+def engine_weights_dir() -> Path:
+    """Where weights handed to a running engine are written for its workers to read: memory-backed
+    /dev/shm where there is one, else beside the converted models."""
+    root = os.environ.get("INTERP_ENGINE_WEIGHTS")
+    if root:
+        return Path(root)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / "interp-engine"
+    from interp.engines.model_source import engine_cache_dir
+
+    return engine_cache_dir() / "weights"
+
+
+def _position_limit(model_dir: Path) -> int:
+    """The longest sequence the model's config allows (vLLM refuses a longer max_model_len)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return 1 << 30
+    config = config.get("text_config", config)
+    limit = config.get("max_position_embeddings")
+    return int(limit) if isinstance(limit, int) and limit > 0 else 1 << 30
 
 
 def _stop_ids(tokenizer, llm) -> set[int]:

@@ -41,3 +41,32 @@ class InterpWorkerExtension:
 
     def interp_take_captures(self) -> dict[str, dict]:
         return self._interp().take_captures()
+
+    def interp_load_weights(self, path: str) -> int:
+        """Load the tensors of the safetensors file `path` (Hugging Face names) into this worker's
+        model in place, through vLLM's reload: the model's loader fuses and shards them as at
+        start-up and the kernels' own formats (the CPU's packed GEMM weights) are made again.
+        Returns how many tensors were read."""
+        from safetensors.torch import load_file
+
+        weights = load_file(path)
+        self.model_runner.reload_weights(weights_iterator=iter(weights.items()))
+        _repack_kept_cpu_weights(self.model_runner.get_model())
+        return len(weights)
+
+
+def _repack_kept_cpu_weights(model: Any) -> None:
+    """On the CPU, vLLM multiplies by a packed copy of each weight made after loading. Its reload
+    packs again the layers whose weights it freed, but not those that keep theirs (the vocabulary
+    embedding and a tied output head), whose copies would still hold the old values."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
+
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if hasattr(module, "cpu_linear") and weight is not None and weight.ndim == 2:
+            if weight.numel() and not weight.is_meta:
+                dispatch_cpu_unquantized_gemm(module, remove_weight=False)

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from interp.engines.availability import vllm_available
 from interp.engines.engine_capture import CaptureAccumulator
-from interp.engines.model_source import check_vllm_runs, engine_model_dir
+from interp.engines.model_source import (
+    check_head_size,
+    check_vllm_runs,
+    engine_model_dir,
+    head_size,
+)
 from interp.engines.payload import steer_from_payload, steer_to_payload
 from interp.engines.token_masks import step_layout
 from interp.errors import InterpError
@@ -91,6 +97,18 @@ def test_a_model_vllm_cannot_run_is_refused_with_the_hf_engine_named(tmp_path):
     check_vllm_runs(tmp_path, {"MadeUpForCausalLM"})
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert engine_model_dir(tmp_path) == tmp_path  # a directory goes to vLLM as it is
+
+
+def test_heads_the_attention_kernels_lack_are_refused_before_the_engine_starts(tmp_path):
+    zoo = Path(__file__).resolve().parents[2] / "interp" / "organisms" / "zoo" / "add-medium"
+    assert head_size(zoo) == 24  # the organism zoo's heads: vLLM's CPU kernels have none
+    with pytest.raises(InterpError, match="heads of width 24.*supports 32, 64.*--engine hf"):
+        check_head_size(zoo, [32, 64], "CPU")
+    check_head_size(zoo, [24], "CPU")
+    # Gemma 3 keeps the width under text_config and says it outright (head_dim), not by division.
+    config = {"text_config": {"head_dim": 256, "hidden_size": 640, "num_attention_heads": 4}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert head_size(tmp_path) == 256
 
 
 def test_a_hub_id_is_refused_for_the_engine(monkeypatch):

@@ -132,6 +132,32 @@ def test_steered_continuations_agree_with_hf_all_settings_in_one_batch(engine, h
         assert moved > 0, f"{label} changed no continuation, so agreement shows nothing"
 
 
+@pytest.mark.parametrize("which", ["every weight", "the tied embedding only"])
+def test_weights_loaded_into_the_running_engine_agree_with_hf(engine, hf_model, which):
+    """The audit's noise and fine-tuning change the hf model's weights and hand them to the engine:
+    the engine then continues as the changed hf model does, and as before once the weights are
+    restored. The embedding alone checks the output head tied to it (a packed copy on the CPU)."""
+    clean = engine.generate(PROMPTS, NEW_TOKENS)
+    saved = {k: v.clone() for k, v in hf_model.hf.state_dict().items()}
+    gen = torch.Generator().manual_seed(1)
+    try:
+        with torch.no_grad():
+            for name, p in hf_model.hf.named_parameters():
+                if which == "every weight" or "embed_tokens" in name:
+                    p.add_(torch.randn(p.shape, generator=gen) * p.std() * 0.1)
+        assert engine.load_weights(hf_model.hf.state_dict().items()) > 0
+        engine_out = engine.generate(PROMPTS, NEW_TOKENS)
+        hf_out = generate(hf_model, PROMPTS, NEW_TOKENS, batch_size=len(PROMPTS))
+        _check_agreement(hf_model, engine_out, hf_out, [], f"noise on {which}")
+        moved = sum(e.token_ids != c.token_ids for e, c in zip(engine_out, clean, strict=True))
+        assert moved >= len(PROMPTS) // 2, f"the noise on {which} changed {moved} continuations"
+    finally:
+        hf_model.hf.load_state_dict(saved)
+        engine.load_weights(hf_model.hf.state_dict().items())
+    restored = engine.generate(PROMPTS, NEW_TOKENS)
+    assert [g.token_ids for g in restored] == [g.token_ids for g in clean]
+
+
 def test_captured_activations_match_hf(engine, hf_model):
     hooks = ["blocks.3.hook_resid_post", f"blocks.{LAYER}.hook_resid_pre"]
     steers = _settings(engine.d_model)["add all/both"]
