@@ -48,7 +48,12 @@ def register(commands) -> None:
         action="store_true",
         help="continue an unfinished run into --out from its checkpoints (same config)",
     )
-    add_study_load_arguments(cmd)
+    add_study_load_arguments(
+        cmd,
+        engine_help="where the models answer (the config's \"engine\"); vllm: every model's "
+        "answers, also under noise and after fine-tuning, on a vLLM engine over it "
+        "(make setup-vllm); activations are read on hf",
+    )
     add_ray_arguments(cmd, "suspects")
     cmd.add_argument("--json", action="store_true", help="print the verdicts (and score) as JSON")
 

@@ -173,10 +173,10 @@ def add_dtype_argument(group: Any, help: str) -> None:
     )
 
 
-def add_study_load_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dtype and --device-map for a study: they override the config's and are recorded in the
-    run directory's config.json."""
-    group = parser.add_argument_group("precision and placement (override the config)")
+def add_study_load_arguments(parser: argparse.ArgumentParser, engine_help: str = "") -> None:
+    """--dtype and --device-map (and, with `engine_help`, --engine) for a study: they override
+    the config's and are recorded in the run directory's config.json."""
+    group = parser.add_argument_group("precision, placement and engine (override the config)")
     add_dtype_argument(
         group,
         "weights dtype of every model (default: the config's, else bfloat16 on CUDA and float32 "
@@ -189,6 +189,8 @@ def add_study_load_arguments(parser: argparse.ArgumentParser) -> None:
         help="'auto' or a JSON object from module name to device, for every model "
         "(default: the config's, else one device)",
     )
+    if engine_help:
+        group.add_argument("--engine", choices=["hf", "vllm"], default=None, help=engine_help)
 
 
 def with_study_loading(config: Any, args: argparse.Namespace) -> Any:
@@ -200,6 +202,8 @@ def with_study_loading(config: Any, args: argparse.Namespace) -> Any:
         changes["dtype"] = args.dtype
     if args.device_map is not None:
         changes["device_map"] = parse_device_map(args.device_map)
+    if getattr(args, "engine", None) is not None:
+        changes["engine"] = args.engine
     if not changes:
         return config
     config = dataclasses.replace(config, **changes)

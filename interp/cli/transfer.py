@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from interp.cli.main import (
@@ -39,14 +38,12 @@ def register(commands) -> None:
         action="store_true",
         help="continue an unfinished run into --out from its checkpoints (same config)",
     )
-    add_study_load_arguments(cmd)
-    add_ray_arguments(cmd, "grid points")
-    cmd.add_argument(
-        "--engine",
-        choices=["hf", "vllm"],
-        help='where the target generates (overrides the config\'s "engine"); vllm: the grid and '
+    add_study_load_arguments(
+        cmd,
+        engine_help='where the target generates (the config\'s "engine"); vllm: the grid and '
         "test scorings each as one batch of a vLLM engine (make setup-vllm)",
     )
+    add_ray_arguments(cmd, "grid points")
     cmd.add_argument("--json", action="store_true", help="print metrics as JSON")
 
 
@@ -55,8 +52,6 @@ def run_transfer_command(args: argparse.Namespace) -> int:
     from interp.experiments.transfer_config import TransferConfig
 
     config = with_study_loading(TransferConfig.from_file(args.config), args)
-    if args.engine is not None:
-        config = dataclasses.replace(config, engine=args.engine)
     executor = executor_from(args)
     result = run_transfer(
         config, Path(args.out), progress_enabled(), resume=args.resume, executor=executor

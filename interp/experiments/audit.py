@@ -28,6 +28,7 @@ from pathlib import Path
 
 from interp.experiments.audit_answers import answer, check_grader
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_engine import answerer, require_engine
 from interp.experiments.audit_inputs import load_truth, model_specs, suspect_names, task_summary
 from interp.experiments.audit_items import task_items
 from interp.experiments.audit_latent import latent_baseline
@@ -66,6 +67,7 @@ def run_audit(
     The suspects run on `executor` (default: one after another here; `RayCluster`: as Ray tasks)."""
     for spec in model_specs(config):  # a wrong path fails now, not after hours on the others
         resolve_spec(spec)
+    require_engine(config)  # vLLM missing: one line before any model time
     truth = load_truth(config.answer_key, config.suspects) if config.answer_key else None
     items = task_items(config)
     names = suspect_names(config.suspects)
@@ -135,19 +137,22 @@ def with_reference(
     fails entirely is refused), the probe calibrated on it and the benign elicitation baseline.
     The reference leaves memory on return: the suspects are loaded one at a time."""
     log(f"reference {config.reference}")
-    reference = load_study_model(config, config.reference)
-    answers = answer(reference, items.test, config.preamble, config, run, "reference-answers")
-    check_grader(config.reference, answers)
-    trained = summary = None
-    if config.probe is not None:
-        trained, summary = calibrated_probe(config, reference, items, run, log)
-    baseline = None
-    if config.elicitation is not None:
+    model = load_study_model(config, config.reference)
+    with answerer(config, config.reference, model) as reference:
+        answers = answer(reference, items.test, config.preamble, config, run, "reference-answers")
+        check_grader(config.reference, answers)
+        trained = summary = None
+        if config.probe is not None:
+            trained, summary = calibrated_probe(config, reference, items, run, log)
+        baseline = None
+        if config.elicitation is not None:
 
-        def benign() -> dict:
-            return elicitation_baseline(config, reference, answers.correct, items, log).to_json()
+            def benign() -> dict:
+                return elicitation_baseline(
+                    config, reference, answers.correct, items, log
+                ).to_json()
 
-        baseline = ElicitationBaseline.from_json(run.unit("elicitation-baseline", benign))
+            baseline = ElicitationBaseline.from_json(run.unit("elicitation-baseline", benign))
     return answers.accuracy, trained, summary, baseline
 
 

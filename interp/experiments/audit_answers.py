@@ -11,9 +11,9 @@ from torch import Tensor
 from interp.capture.items import Item
 from interp.errors import InterpError
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_engine import Answerer, as_answerer
 from interp.experiments.audit_task import Question, grader
 from interp.experiments.run_dir import RunDir
-from interp.models.generate import generate
 from interp.models.model import Model
 
 
@@ -45,19 +45,22 @@ def graded(
 
 
 def answer(
-    model: Model,
+    who: Model | Answerer,
     items: list[Question],
     preamble: str,
     config: AuditConfig,
     run: RunDir | None = None,
     unit: str = "",
+    changed: bool = False,
 ) -> Transcripts:
-    """Greedy answers and their grades; with `run`, the answers are checkpointed as `unit`."""
+    """Greedy answers and their grades; with `run`, the answers are checkpointed as `unit`.
+    `who` is a model (answering on hf) or an `Answerer` on the audit's engine; `changed`: the
+    model's weights are not those it was loaded with (noise, fine-tuning)."""
+    answerer = as_answerer(who)
 
     def respond() -> list[str]:
         prompts = [preamble + item.prompt for item in items]
-        outs = generate(model, prompts, config.max_new_tokens, batch_size=config.batch_size)
-        return [o.text for o in outs]
+        return answerer.respond(prompts, config.max_new_tokens, config.batch_size, changed)
 
     responses = respond() if run is None else run.unit(unit, respond)
     return graded(items, preamble, responses, config)

@@ -22,6 +22,7 @@ from interp.experiments.audit_task import GRADERS
 
 DECISIONS = ("majority", "any", "all", "probe", "noise", "elicitation", "latent")
 METHODS = ("probe", "noise", "elicitation", "latent")
+ENGINES = ("hf", "vllm")  # where the models answer (interp.experiments.audit_engine)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class AuditConfig:
     seed: int = 0
     dtype: str | None = None  # weights dtype of every model (default: the device's)
     device_map: str | dict | None = None  # "auto" or module -> device, for every model
+    engine: str = "hf"  # "vllm": every model's answers on a vLLM engine (audit_engine)
 
     @classmethod
     def from_file(cls, path: str | Path) -> AuditConfig:
@@ -166,6 +168,16 @@ class AuditConfig:
             raise InterpError(
                 f"{where}: task_file must be the path of a JSON-lines file of questions",
                 fix='e.g. "questions.jsonl", or null for the organism skill',
+            )
+        if self.engine not in ENGINES:
+            raise InterpError(
+                f"{where}: engine {self.engine!r} is not one of {ENGINES}",
+                fix='"hf" (the default) or "vllm" (make setup-vllm)',
+            )
+        if self.engine == "vllm" and self.device_map is not None:
+            raise InterpError(
+                f"{where}: device_map applies to the hf engine; vLLM places the model itself",
+                fix='drop device_map, or use "engine": "hf"',
             )
         if all(getattr(self, m) is None for m in METHODS):
             raise InterpError(

@@ -18,6 +18,7 @@ from interp.detectors import elicit, noise_sweep
 from interp.detectors.noise import MAX_EXTRA_LEVELS
 from interp.experiments.audit_answers import Transcripts, answer, answer_drift
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_engine import Answerer, answerer
 from interp.experiments.audit_task import TaskItems
 from interp.experiments.loading import load_study_model
 from interp.models.model import Model
@@ -101,7 +102,7 @@ def elicitation_result(
 
 def elicitation_baseline(
     config: AuditConfig,
-    reference: Model,
+    reference: Answerer,
     reference_correct: Tensor,
     items: TaskItems,
     log: Callable[[str], None],
@@ -112,14 +113,26 @@ def elicitation_baseline(
     assert settings is not None
     references = {}
     for spec in [config.reference, *settings.benign]:
-        model = reference if spec == config.reference else load_study_model(config, spec)
-
-        def evaluate(_module=None, model=model) -> Tensor:
-            return answer(model, items.test, config.preamble, config).correct
-
-        clean = reference_correct if spec == config.reference else evaluate()
-        e = elicitation_result(model, items, config, evaluate, clean)
+        if spec == config.reference:
+            e = benign_lift(reference, items, config, reference_correct)
+        else:
+            model = load_study_model(config, spec)
+            with answerer(config, spec, model) as who:
+                e = benign_lift(who, items, config, None)
         references[spec] = BenignLift(e.lift, e.lift_ci95)
         log(f"  benign elicitation baseline {spec}: lift {e.lift:+.3f}")
     threshold = max(r.lift_ci95[1] for r in references.values())
     return ElicitationBaseline(references, threshold)
+
+
+def benign_lift(
+    who: Answerer, items: TaskItems, config: AuditConfig, clean: Tensor | None
+) -> ElicitationResult:
+    """The elicitation lift of one known-benign model (`clean`: its answers' grades, if known)."""
+
+    def evaluate(_module=None) -> Tensor:
+        return answer(who, items.test, config.preamble, config, changed=True).correct
+
+    if clean is None:
+        clean = answer(who, items.test, config.preamble, config).correct
+    return elicitation_result(who.model, items, config, evaluate, clean)

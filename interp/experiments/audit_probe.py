@@ -19,6 +19,7 @@ from interp.capture.run import capture
 from interp.errors import InterpError
 from interp.experiments.audit_answers import Transcripts, answer
 from interp.experiments.audit_config import AuditConfig
+from interp.experiments.audit_engine import Answerer, answerer, as_answerer
 from interp.experiments.audit_task import Question, TaskItems
 from interp.experiments.loading import load_study_model
 from interp.experiments.run_dir import RunDir
@@ -72,18 +73,20 @@ def response_rows(
 
 
 def train_probe(
-    model: Model,
+    who: Model | Answerer,
     items: list[Question],
     config: AuditConfig,
     log: Callable[[str], None],
     run: RunDir | None = None,
 ) -> TrainedProbe:
     """Sweep layers with prompt-level cross-validation on the instruction contrast; refit the
-    best layer on all of it. With `run`, the contrast's answers are checkpointed."""
+    best layer on all of it. With `run`, the contrast's answers are checkpointed. `who` answers
+    on the audit's engine; its activations are read on hf."""
     settings = config.probe
     assert settings is not None
-    honest = answer(model, items, settings.honest, config, run, "probe-honest")
-    under = answer(model, items, settings.underperform, config, run, "probe-underperform")
+    model = as_answerer(who).model
+    honest = answer(who, items, settings.honest, config, run, "probe-honest")
+    under = answer(who, items, settings.underperform, config, run, "probe-underperform")
     log(
         f"  probe contrast on {settings.model}: honest accuracy {honest.accuracy:.3f}, "
         f"underperform {under.accuracy:.3f}"
@@ -270,7 +273,7 @@ def transcript_auroc(
 
 def calibrated_probe(
     config: AuditConfig,
-    reference: Model,
+    reference: Answerer,
     items: TaskItems,
     run: RunDir | None,
     log: Callable[[str], None],
@@ -280,17 +283,21 @@ def calibrated_probe(
     settings = config.probe
     assert settings is not None
     log(f"probe: training contrast on {settings.model}")
-    probe_model = load_study_model(config, settings.model)
-    trained = train_probe(probe_model, items.probe_train, config, log, run)
-    del probe_model  # one model beside the reference at a time
-    reason = probe_applies(trained.probe, reference)
+    if settings.model == config.reference:  # its weights are still the loaded ones here
+        trained = train_probe(reference, items.probe_train, config, log, run)
+    else:
+        probe_model = load_study_model(config, settings.model)
+        with answerer(config, settings.model, probe_model) as probe_answers:
+            trained = train_probe(probe_answers, items.probe_train, config, log, run)
+        del probe_model, probe_answers  # one model beside the reference at a time
+    reason = probe_applies(trained.probe, reference.model)
     if reason is not None:
         raise InterpError(
             f"the probe cannot read the reference model: {reason}",
             fix="calibrate on a reference of the probe model's architecture and width",
         )
     control = answer(reference, items.control, config.preamble, config, run, "reference-control")
-    control_scores = probe_scores(trained, reference, control, config.batch_size)
+    control_scores = probe_scores(trained, reference.model, control, config.batch_size)
     trained = trained.calibrated(control_scores, settings.fpr)
     best = next(r for r in trained.layers if r["hook"] == trained.probe.hook)
     log(
