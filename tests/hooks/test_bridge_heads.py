@@ -49,14 +49,14 @@ def llama() -> tuple[Model, Model]:
     return pair("llama")
 
 
-def read(model: Model, names: list[str]) -> dict[str, torch.Tensor]:
+def read(model: Model, names: list[str], ids: torch.Tensor = IDS) -> dict[str, torch.Tensor]:
     seen: dict[str, torch.Tensor] = {}
 
     def keep(name):
         return lambda h: seen.__setitem__(name, h.detach().clone())
 
     with hooked(model, [(name, keep(name)) for name in names]):
-        model.forward(IDS)
+        model.forward(ids)
     return seen
 
 
@@ -172,3 +172,18 @@ def test_out_of_range_heads_and_widths_are_refused(llama):
     with pytest.raises(InterpError, match="width 32"):
         with steering(bridge, Steer("blocks.1.attn.hook_z[3]", "add", torch.ones(32))):
             pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2", "gemma3"])
+def test_head_points_on_the_real_models_bridge_equal_the_hf_backends(name, request):
+    """SmolLM2 (grouped-query Llama) and Gemma-3-270M (q/k norms, one kv head) at their first,
+    middle and last layers, on a real prompt."""
+    model = request.getfixturevalue(name)
+    bridge = with_backend(model, "bridge")
+    ids = torch.tensor([model.tokenizer("The capital of France is Paris, and of Italy").input_ids])
+    layers = (0, model.n_layers // 2, model.n_layers - 1)
+    names = [f"blocks.{layer}.attn.hook_{kind}" for layer in layers for kind in HEAD_KINDS]
+    hf_rows, bridge_rows = read(model, names, ids), read(bridge, names, ids)
+    for hook in names:
+        torch.testing.assert_close(bridge_rows[hook], hf_rows[hook], atol=1e-4, rtol=0)
