@@ -22,7 +22,6 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # capture launches on CPU tensor
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import inspect  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -44,15 +43,6 @@ DECODE = (64, 1)  # one new token in each of 64 sequences
 
 # The kernels of the persistent grids (programs that loop over row blocks).
 PERSISTENT_KERNELS = frozenset({"steer_persistent", "capture_columns", "capture_square"})
-
-_PTR_TYPES = {
-    torch.float32: "*fp32",
-    torch.float16: "*fp16",
-    torch.bfloat16: "*bf16",
-    torch.int64: "*i64",
-    torch.int32: "*i32",
-    torch.uint8: "*u8",
-}
 
 
 @dataclass
@@ -98,35 +88,6 @@ class CompiledLaunch:
         if self.kernel in PERSISTENT_KERNELS:
             on.append("persistent")
         return ",".join(on) or "fma"
-
-
-def _signature(kernel, args: tuple, kwargs: dict):
-    """Signature, constants and divisibility attributes as Triton's JIT specialises them."""
-    from interp.kernels.dispatch import tl
-
-    params = inspect.signature(kernel.fn).parameters
-    values = dict(zip(params, args, strict=False)) | {
-        k: v for k, v in kwargs.items() if k in params
-    }
-    signature, constants, attrs = {}, {}, {}
-    for i, (name, param) in enumerate(params.items()):
-        value = values[name]
-        if name == "PRECISION":
-            value = "tf32x3"  # what dot_precision picks on an NVIDIA GPU
-        if param.annotation is tl.constexpr or (isinstance(value, int) and value == 1):
-            signature[name], constants[name] = "constexpr", value
-        elif isinstance(value, torch.Tensor):
-            signature[name] = _PTR_TYPES[value.dtype]
-            if value.data_ptr() % 16 == 0:
-                attrs[(i,)] = [["tt.divisibility", 16]]
-        elif isinstance(value, int):
-            signature[name] = "i32" if -(2**31) <= value < 2**31 else "i64"
-            if value % 16 == 0:
-                attrs[(i,)] = [["tt.divisibility", 16]]
-        else:
-            signature[name] = "fp32"
-    options = {k: v for k, v in kwargs.items() if k not in params}
-    return signature, constants, attrs, options
 
 
 def _tool(name: str) -> Path:
@@ -204,12 +165,13 @@ def compile_for_sm90(case: str, call: Callable[[], object]) -> list[CompiledLaun
     from triton.runtime.jit import JITFunction
 
     from interp.kernels import jit
+    from interp.kernels.launch_signature import launch_signature
 
     with _captured_launches() as launches:
         call()
     compiled = []
     for kernel, grid, args, kwargs in launches:
-        signature, constants, attrs, options = _signature(kernel, args, kwargs)
+        signature, constants, attrs, options = launch_signature(kernel, args, kwargs)
         # A JITFunction whatever TRITON_INTERPRET says, with compiled device functions.
         source = ASTSource(JITFunction(kernel.fn), signature, constants, attrs)
         with warnings.catch_warnings(), jit.compiled_device_functions():

@@ -35,8 +35,9 @@ benchmark harness lives in the repository's `benchmarks/` (`interp bench kernels
 
 Modules: one per op (`capture_reduce`, `project`, `steer_update` with its kernels in
 `steer_kernels`, their passes in `steer_passes` and the launcher in `steer_launch`), the tile
-step the projections share (`tiles`), the backend switch and launch helpers (`dispatch`), and
-building kernels for Triton's compiler or its interpreter on triton 3.6 to 3.9 (`jit`).
+step the projections share (`tiles`), the backend switch and launch helpers (`dispatch`),
+building kernels for Triton's compiler or its interpreter on triton 3.6 to 3.9 (`jit`), and a
+captured launch's arguments for `triton.compile`, for compiling without a GPU (`launch_signature`).
 
 This package must import with only relative imports and without defining `__version__`: from a
 checkout's root, `transformers` may import this folder as a top-level `kernels` package while

@@ -17,7 +17,6 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import importlib  # noqa: E402
-import inspect  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -29,7 +28,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from interp.kernels import dispatch, jit, use_backend  # noqa: E402
-from interp.kernels.dispatch import tl, triton  # noqa: E402
+from interp.kernels.dispatch import triton  # noqa: E402
+from interp.kernels.launch_signature import launch_signature  # noqa: E402
 
 # Tolerances for results stored in each dtype (about two units in the last place: the
 # interpreter rounds float32 -> bfloat16 differently from the GPU), and for float32 results
@@ -136,15 +136,6 @@ def make_randn() -> Callable[..., torch.Tensor]:
 # (and says nothing about registers), so the slow tests also compile each launch for sm_90.
 # ----------------------------------------------------------------------------------------------
 
-_PTR_TYPES = {
-    torch.float32: "*fp32",
-    torch.float16: "*fp16",
-    torch.bfloat16: "*bf16",
-    torch.int64: "*i64",
-    torch.int32: "*i32",
-    torch.uint8: "*u8",
-}
-
 
 @dataclass
 class CompiledLaunch:
@@ -154,34 +145,6 @@ class CompiledLaunch:
     registers: int | None  # None where cuobjdump is not available
     spill_bytes: int | None
     ptx: str = field(repr=False)
-
-
-def _signature(kernel, args: tuple, kwargs: dict):
-    """Signature, constants and divisibility attributes as Triton's JIT specialises them: ints
-    equal to 1 become constants, ints and pointers divisible by 16 are marked so."""
-    params = inspect.signature(kernel.fn).parameters
-    values = dict(zip(params, args, strict=False)) | {
-        k: v for k, v in kwargs.items() if k in params
-    }
-    signature, constants, attrs = {}, {}, {}
-    for i, (name, param) in enumerate(params.items()):
-        value = values[name]
-        if name == "PRECISION":
-            value = "tf32x3"  # what dot_precision picks on an NVIDIA GPU
-        if param.annotation is tl.constexpr or (isinstance(value, int) and value == 1):
-            signature[name], constants[name] = "constexpr", value
-        elif isinstance(value, torch.Tensor):
-            signature[name] = _PTR_TYPES[value.dtype]
-            if value.data_ptr() % 16 == 0:
-                attrs[(i,)] = [["tt.divisibility", 16]]
-        elif isinstance(value, int):
-            signature[name] = "i32" if -(2**31) <= value < 2**31 else "i64"
-            if value % 16 == 0:
-                attrs[(i,)] = [["tt.divisibility", 16]]
-        else:
-            signature[name] = "fp32"
-    options = {k: v for k, v in kwargs.items() if k not in params}
-    return signature, constants, attrs, options
 
 
 def _resources(cubin: bytes) -> tuple[int | None, int | None]:
@@ -234,7 +197,7 @@ def compile_for_sm90(monkeypatch) -> Callable[[Callable[[], object]], list[Compi
                 fn()
         compiled = []
         for kernel, grid, args, kwargs in launches:
-            signature, constants, attrs, options = _signature(kernel, args, kwargs)
+            signature, constants, attrs, options = launch_signature(kernel, args, kwargs)
             # A JITFunction whatever TRITON_INTERPRET says (triton.jit would interpret), calling
             # compiled device functions even where triton was imported for the interpreter.
             source = ASTSource(JITFunction(kernel.fn), signature, constants, attrs)
