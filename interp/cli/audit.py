@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from interp.cli.main import (
     add_command,
     add_study_load_arguments,
+    add_study_run_arguments,
     print_json,
     progress_enabled,
     with_study_loading,
@@ -41,13 +42,7 @@ def register(commands) -> None:
         "checked by grader (last_number, exact, prefix or marker). See "
         "examples/audit_organisms.json and examples/audit_password_probe/.",
     )
-    cmd.add_argument("--config", required=True, help="audit config (JSON)")
-    cmd.add_argument("--out", required=True, help="run directory to create")
-    cmd.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an unfinished run into --out from its checkpoints (same config)",
-    )
+    add_study_run_arguments(cmd, "audit", resumable=True)
     add_study_load_arguments(
         cmd,
         engine_help="where the models answer (the config's \"engine\"); vllm: every model's "

@@ -173,6 +173,22 @@ def add_dtype_argument(group: Any, help: str) -> None:
     )
 
 
+def add_study_run_arguments(
+    parser: argparse.ArgumentParser, what: str = "study", resumable: bool = False
+) -> None:
+    """--config and --out of a study command (and --resume where its units are checkpointed)."""
+    parser.add_argument("--config", required=True, help=f"{what} config (JSON)")
+    if not resumable:
+        parser.add_argument("--out", required=True, help="run directory to create (new or empty)")
+        return
+    parser.add_argument("--out", required=True, help="run directory to create")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run into --out from its checkpoints (same config)",
+    )
+
+
 def add_study_load_arguments(parser: argparse.ArgumentParser, engine_help: str = "") -> None:
     """--dtype and --device-map (and, with `engine_help`, --engine) for a study: they override
     the config's and are recorded in the run directory's config.json."""

@@ -13,6 +13,7 @@ from typing import Any
 from interp.cli.main import (
     add_command,
     add_study_load_arguments,
+    add_study_run_arguments,
     print_json,
     progress_enabled,
     with_study_loading,
@@ -43,8 +44,7 @@ def register(commands: Any) -> None:
         "answers). Writes config.json, metrics.json (every head's validation and test accuracy) "
         "and report.md into --out. See examples/mcqa/.",
     )
-    cmd.add_argument("--config", required=True, help="study config (JSON)")
-    cmd.add_argument("--out", required=True, help="run directory to create (new or empty)")
+    add_study_run_arguments(cmd)
     add_study_load_arguments(cmd)
     cmd.add_argument("--json", action="store_true", help="print the metrics as JSON")
 

@@ -13,6 +13,7 @@ from typing import Any
 from interp.cli.main import (
     add_command,
     add_study_load_arguments,
+    add_study_run_arguments,
     print_json,
     progress_enabled,
     with_study_loading,
@@ -37,8 +38,7 @@ def register(commands: Any) -> None:
         "config.json, metrics.json, report.md, the carried probes and their maps into --out. See "
         "examples/truth_probe/.",
     )
-    cmd.add_argument("--config", required=True, help="study config (JSON)")
-    cmd.add_argument("--out", required=True, help="run directory to create (new or empty)")
+    add_study_run_arguments(cmd)
     cmd.add_argument(
         "--threads",
         type=int,

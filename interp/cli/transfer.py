@@ -8,6 +8,7 @@ from pathlib import Path
 from interp.cli.main import (
     add_command,
     add_study_load_arguments,
+    add_study_run_arguments,
     print_json,
     progress_enabled,
     with_study_loading,
@@ -31,13 +32,7 @@ def register(commands) -> None:
         "is checkpointed, so a killed run continues with --resume. See examples/transfer_organisms.json "
         "and examples/transfer_real/.",
     )
-    cmd.add_argument("--config", required=True, help="study config (JSON)")
-    cmd.add_argument("--out", required=True, help="run directory to create")
-    cmd.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an unfinished run into --out from its checkpoints (same config)",
-    )
+    add_study_run_arguments(cmd, "study", resumable=True)
     add_study_load_arguments(
         cmd,
         engine_help='where the target generates (the config\'s "engine"); vllm: the grid and '
