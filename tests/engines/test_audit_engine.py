@@ -1,8 +1,8 @@
 """The audit with its models answering on the vLLM engine (`--engine vllm`) against the same audit
 on hf: the real sandbagging organism (SmolLM2-135M-Instruct with a LoRA adapter) and the trusted
 reference, with the probe's contrast transcripts, weight noise and fine-tuning elicitation, in
-float32 with greedy decoding. Runs in the vLLM environment (`make setup-vllm`); skipped where vLLM
-is not installed."""
+float32 with greedy decoding; the vLLM run's suspect runs as a Ray task. Runs in the vLLM
+environment (`make setup-vllm`); skipped where vLLM is not installed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ pytest.importorskip(
 )
 
 from interp.cli.main import main  # noqa: E402
+from interp.engines.model_source import engine_model_dir  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -24,16 +25,22 @@ N_ITEMS = 24
 
 
 def _config(smollm2_gguf: Path) -> dict:
+    # Both engines read the same Hugging Face directories: the GGUF file and the GGUF with the
+    # adapter merged, converted once as the engine converts them (the conversion's agreement with
+    # the GGUF load is tested in tests/engines/test_vllm_agreement.py); a directory loads in
+    # seconds where a GGUF is dequantized anew in every process (the Ray worker's too).
+    suspect = engine_model_dir(f"{smollm2_gguf}+{EXAMPLES / 'organisms' / 'smollm2-b'}")
+    reference = str(engine_model_dir(smollm2_gguf))
     return {
-        "suspects": [f"{smollm2_gguf}+{EXAMPLES / 'organisms' / 'smollm2-b'}"],
-        "reference": str(smollm2_gguf),
+        "suspects": [str(suspect)],
+        "reference": reference,
         "task_file": str(EXAMPLES / "audit.jsonl"),
         "grader": "prefix",
         "n_items": N_ITEMS,
         "max_new_tokens": 5,
         "batch_size": 32,
         "probe": {
-            "model": str(smollm2_gguf),
+            "model": reference,
             "n_items": 16,
             "layers": [10, 20],
             "folds": 2,
@@ -85,9 +92,11 @@ def test_audit_scores_the_same_on_vllm_and_hf(smollm2_gguf, tmp_path, models_loa
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_config(smollm2_gguf)))
     scores, verdicts = {}, {}
-    for engine in ("hf", "vllm"):
+    # The vLLM run's suspect is a Ray task (a local cluster), which starts its own engine.
+    for engine, where in (("hf", []), ("vllm", ["--ray", "local:1"])):
         out = tmp_path / engine
-        assert main(["audit", "--config", str(path), "--out", str(out), "--engine", engine]) == 0
+        args = ["audit", "--config", str(path), "--out", str(out), "--engine", engine, *where]
+        assert main(args) == 0
         metrics = json.loads((out / "metrics.json").read_text())
         assert json.loads((out / "config.json").read_text())["engine"] == engine
         scores[engine], verdicts[engine] = _scores(metrics), metrics["verdicts"]

@@ -41,6 +41,7 @@ PROMPTS = [
     Chat.of("Write a haiku about rain."),
 ]
 NEW_TOKENS = 16
+GEMMA_TOKENS = 12
 LAYER = 10
 SHARE = 0.9  # the issue's bar: identical greedy continuations on at least 90% of prompts
 NEAR_TIE = 0.5  # logits; where continuations differ, the hf top-2 margin there must be below it
@@ -72,6 +73,15 @@ def _settings(d_model: int) -> dict[str, list[Steer]]:
 @pytest.fixture(scope="module")
 def hf_model(smollm2_gguf):
     return load_model(smollm2_gguf, device="cpu", dtype="float32")
+
+
+def test_the_engine_reads_exactly_the_weights_the_hf_backend_dequantizes(hf_model, smollm2_gguf):
+    """What makes the two engines comparable: the directory vLLM reads holds the GGUF file's
+    weights as the hf backend dequantizes them, bit for bit."""
+    converted = load_model(engine_model_dir(smollm2_gguf), device="cpu", dtype="float32")
+    ours = converted.hf.state_dict()
+    for name, tensor in hf_model.hf.state_dict().items():
+        assert torch.equal(ours[name], tensor), name
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +225,26 @@ def test_an_engine_that_fails_to_start_leaves_no_process(smollm2_gguf, tmp_path)
     assert "\n" not in str(caught.value)
     after = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
     assert after <= before
+
+
+def test_gemma3_agrees_with_hf_unsteered_and_under_every_setting(gemma3_gguf):
+    """Gemma-3-270M (one kv head of width 256, q/k norms, sliding-window layers, a scaled
+    embedding, a 262k vocabulary that makes each hf step slow): the first eight prompts, 12 new
+    tokens, unsteered and under each setting, all in one batch."""
+    # The hf side reads the directory the engine reads (the GGUF dequantized once, as the test
+    # above checks for SmolLM2), which loads in seconds.
+    model = load_model(engine_model_dir(gemma3_gguf), device="cpu", dtype="float32")
+    prompts = PROMPTS[:8]
+    settings = _settings(model.d_model)
+    plan = [None] + list(settings.values())
+    with VLLMEngine(gemma3_gguf, kv_cache_gib=1, max_model_len=512) as engine:
+        engine_out = engine.generate(
+            [p for _ in plan for p in prompts],
+            GEMMA_TOKENS,
+            steers=[steers for steers in plan for _ in prompts],
+        )
+    for n, (label, steers) in enumerate([("unsteered", [])] + list(settings.items())):
+        with steering(model, steers):
+            hf_out = generate(model, prompts, GEMMA_TOKENS, batch_size=len(prompts))
+        mine = engine_out[n * len(prompts) : (n + 1) * len(prompts)]
+        _check_agreement(model, mine, hf_out, steers, f"gemma3 {label}")
