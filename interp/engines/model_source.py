@@ -67,13 +67,24 @@ def architectures(model_dir: Path) -> list[str]:
         ) from None
 
 
-def head_size(model_dir: Path) -> int | None:
-    """The attention head width the model's config gives (None where it gives none)."""
+def text_config(model_dir: Path) -> dict:
+    """The language model's part of the directory's config.json (empty where it is unreadable)."""
     try:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
-        return None
-    config = config.get("text_config", config)
+        return {}
+    return config.get("text_config", config) if isinstance(config, dict) else {}
+
+
+def position_limit(model_dir: Path) -> int:
+    """The longest sequence the model's config allows (vLLM refuses a longer max_model_len)."""
+    limit = text_config(model_dir).get("max_position_embeddings")
+    return int(limit) if isinstance(limit, int) and limit > 0 else 1 << 30
+
+
+def head_size(model_dir: Path) -> int | None:
+    """The attention head width the model's config gives (None where it gives none)."""
+    config = text_config(model_dir)
     width = config.get("head_dim")
     if isinstance(width, int):
         return width

@@ -17,7 +17,6 @@ a command, not at import time of a module a child would import again.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -30,7 +29,12 @@ import torch
 from torch import Tensor
 
 from interp.engines.availability import require_vllm
-from interp.engines.model_source import check_head_size, check_vllm_runs, engine_model_dir
+from interp.engines.model_source import (
+    check_head_size,
+    check_vllm_runs,
+    engine_model_dir,
+    position_limit,
+)
 from interp.engines.payload import steer_to_payload
 from interp.engines.processes import reap_new_children, running_children
 from interp.engines.vllm_hooks import CAPTURE_KEY, STEER_KEY, stream_point
@@ -85,7 +89,7 @@ class VLLMEngine:
                 tokenizer=str(self.model_dir),
                 dtype=dtype,
                 enforce_eager=True,  # hooks run in Python: no graph capture, no torch.compile
-                max_model_len=min(max_model_len, _position_limit(self.model_dir)),
+                max_model_len=min(max_model_len, position_limit(self.model_dir)),
                 max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max(8192, max_model_len),
                 enable_prefix_caching=False,
@@ -338,17 +342,6 @@ def engine_weights_dir() -> Path:
     from interp.engines.model_source import engine_cache_dir
 
     return engine_cache_dir() / "weights"
-
-
-def _position_limit(model_dir: Path) -> int:
-    """The longest sequence the model's config allows (vLLM refuses a longer max_model_len)."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return 1 << 30
-    config = config.get("text_config", config)
-    limit = config.get("max_position_embeddings")
-    return int(limit) if isinstance(limit, int) and limit > 0 else 1 << 30
 
 
 def _stop_ids(tokenizer, llm) -> set[int]:

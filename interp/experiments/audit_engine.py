@@ -31,10 +31,6 @@ class Answerer:
         self.engine = engine
         self._engine_weights_changed = False  # the engine holds weights other than the model's
 
-    @property
-    def on_engine(self) -> bool:
-        return self.engine is not None
-
     def respond(
         self, prompts: list[str], max_new_tokens: int, batch_size: int, changed: bool = False
     ) -> list[str]:
@@ -47,10 +43,6 @@ class Answerer:
             self.engine.load_weights(self.model.hf.state_dict().items())
             self._engine_weights_changed = changed
         return [o.text for o in self.engine.generate(prompts, max_new_tokens)]
-
-    def on_hf(self) -> Answerer:
-        """The same model answering on its hf modules (for scorings under hooks)."""
-        return self if self.engine is None else Answerer(self.model)
 
 
 def as_answerer(who: Model | Answerer) -> Answerer:

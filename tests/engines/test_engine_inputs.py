@@ -18,6 +18,7 @@ from interp.engines.model_source import (
     check_vllm_runs,
     engine_model_dir,
     head_size,
+    position_limit,
 )
 from interp.engines.payload import steer_from_payload, steer_to_payload
 from interp.engines.token_masks import step_layout
@@ -105,6 +106,7 @@ def test_heads_the_attention_kernels_lack_are_refused_before_the_engine_starts(t
     with pytest.raises(InterpError, match="heads of width 24.*supports 32, 64.*--engine hf"):
         check_head_size(zoo, [32, 64], "CPU")
     check_head_size(zoo, [24], "CPU")
+    assert position_limit(zoo) == 128  # the engine's max_model_len is lowered to it
     # Gemma 3 keeps the width under text_config and says it outright (head_dim), not by division.
     config = {"text_config": {"head_dim": 256, "hidden_size": 640, "num_attention_heads": 4}}
     (tmp_path / "config.json").write_text(json.dumps(config))
